@@ -1,0 +1,111 @@
+"""POST /api/v1/audit-events: the thin HTTP face of `services.events_receive` (SPEC §2)."""
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+
+from audit import services
+from audit.api.permissions import CanIngest, CanRead
+from audit.api.throttling import IngestThrottle, ReadThrottle
+from audit.validation import BodyError
+
+
+class ReceiptSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="Position of the item in the request.")
+    id = serializers.CharField(allow_null=True, help_text="The event id (generated when the sender gave none).")
+    status = serializers.ChoiceField(choices=["accepted", "duplicate", "conflict", "invalid"])
+    errors = serializers.DictField(child=serializers.CharField(), required=False, help_text="Field → what is wrong.")
+
+
+class IngestResponseSerializer(serializers.Serializer):
+    accepted = serializers.IntegerField()
+    duplicate = serializers.IntegerField()
+    conflict = serializers.IntegerField()
+    invalid = serializers.IntegerField()
+    receipts = ReceiptSerializer(many=True)
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+INGEST_DESCRIPTION = f"""
+Send one event object, a JSON array of events, or NDJSON (`Content-Type:
+application/x-ndjson`). Needs a key with the `ingest` scope.
+
+Every item gets a receipt: `accepted`, `duplicate` (same id, same content, stored
+once), `conflict` (same id, other content: kept out, never overwrites) or `invalid`
+(with an error per field). An event is acknowledged only once it is queued durably.
+
+Limits (settings): body {settings.LENS_MAX_BODY_BYTES} bytes (`LENS_MAX_BODY_BYTES`,
+413 beyond), {settings.LENS_MAX_BATCH_EVENTS} events a request (`LENS_MAX_BATCH_EVENTS`),
+{settings.LENS_MAX_EVENT_BYTES} bytes an event (`LENS_MAX_EVENT_BYTES`, canonical JSON),
+rate `{settings.LENS_INGEST_RATE}` requests per key (`LENS_INGEST_RATE`, 429 beyond).
+"""
+
+
+class EventIngestMixin:
+    """Adds the ingest POST to the audit-events collection view; GET stays a read."""
+
+    def get_permissions(self):
+        return [CanIngest()] if self.request.method == "POST" else [CanRead()]
+
+    def get_throttles(self):
+        return [IngestThrottle()] if self.request.method == "POST" else [ReadThrottle()]
+
+    @extend_schema(
+        operation_id="audit_events_ingest",
+        description=INGEST_DESCRIPTION,
+        request={
+            "application/json": {"oneOf": [{"type": "object"}, {"type": "array", "items": {"type": "object"}}]},
+            "application/x-ndjson": {"type": "string"},
+        },
+        responses={
+            202: IngestResponseSerializer,
+            207: OpenApiResponse(IngestResponseSerializer, description="Some items were not accepted."),
+            400: OpenApiResponse(IngestResponseSerializer, description="Nothing accepted, or the body is unreadable."),
+            401: ErrorSerializer,
+            403: ErrorSerializer,
+            413: ErrorSerializer,
+            429: ErrorSerializer,
+            503: OpenApiResponse(ErrorSerializer, description="The queue is unreachable; retry after Retry-After."),
+        },
+        examples=[
+            OpenApiExample(
+                "Receipts",
+                response_only=True,
+                status_codes=["207"],
+                value={
+                    "accepted": 1,
+                    "duplicate": 0,
+                    "conflict": 0,
+                    "invalid": 1,
+                    "receipts": [
+                        {"index": 0, "id": "evt-1", "status": "accepted"},
+                        {"index": 1, "id": "evt-2", "status": "invalid", "errors": {"decision": "must be one of …"}},
+                    ],
+                },
+            )
+        ],
+    )
+    def post(self, request, *args, **kwargs):
+        body = request.read(settings.LENS_MAX_BODY_BYTES + 1)
+        if len(body) > settings.LENS_MAX_BODY_BYTES:
+            return Response(
+                {"detail": f"body is over the limit of {settings.LENS_MAX_BODY_BYTES} bytes"},
+                status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            )
+        try:
+            result = services.events_receive(org=request.auth.org, body=body, content_type=request.content_type)
+        except BodyError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        except services.QueueUnavailable:
+            return Response(
+                {"detail": "events cannot be queued right now; nothing from this request was accepted"},
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                headers={"Retry-After": str(settings.LENS_RETRY_AFTER_SECONDS)},
+            )
+        code = 202 if result.all_safe else 400 if result.none_safe else 207
+        counts = {name: result.count(name) for name in ("accepted", "duplicate", "conflict", "invalid")}
+        return Response({**counts, "receipts": result.receipts}, status=code)

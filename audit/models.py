@@ -1,0 +1,166 @@
+from django.conf import settings
+from django.db import models
+
+
+class Organization(models.Model):
+    """A tenant. Every event, key and login belongs to exactly one."""
+
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    # Head of the tamper-evident chain (see audit/chain.py): the last sequence
+    # number given out and its hash. Moved only by the ingest service under the
+    # organization's lock.
+    chain_seq = models.BigIntegerField(default=0)
+    chain_hash = models.CharField(max_length=64, default="0" * 64)
+
+    def __str__(self):
+        return self.name
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        VIEWER = "viewer"
+        ADMIN = "admin"
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership")
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
+
+    def __str__(self):
+        return f"{self.user} in {self.org} ({self.role})"
+
+
+class ApiKey(models.Model):
+    """An API key. Only its SHA-256 is stored; the prefix finds it and is safe to show."""
+
+    class Scope(models.TextChoices):
+        INGEST = "ingest"
+        READ = "read"
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100, blank=True)
+    prefix = models.CharField(max_length=16, unique=True)
+    key_hash = models.CharField(max_length=64)
+    scopes = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def has_scope(self, scope):
+        return scope in self.scopes
+
+    def __str__(self):
+        return f"{self.prefix}… ({self.name or 'unnamed'})"
+
+
+class Decision(models.TextChoices):
+    ALLOW = "allow"
+    DENY = "deny"
+    ALERT = "alert"
+
+
+class Outcome(models.TextChoices):
+    SUCCESS = "success"
+    DENIED = "denied"
+    RATE_LIMITED = "rate_limited"
+    AUTH_FAILED = "auth_failed"
+    UPSTREAM_ERROR = "upstream_error"
+    ERROR = "error"
+
+
+class AuditEvent(models.Model):
+    """One gateway call, as sent (SPEC §1), plus what Lens adds.
+
+    `event_id` is the sender's id (the public id in every URL); `id` is an internal
+    arrival-ordered key. `seq` and `chain_hash` place the event in its organization's
+    hash chain; `content_hash` tells a resend (duplicate) from a different event that
+    reuses an id (conflict).
+    """
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="events")
+    event_id = models.CharField(max_length=64)
+    timestamp = models.DateTimeField()
+    received_at = models.DateTimeField()
+    trace_id = models.CharField(max_length=128)
+    actor = models.CharField(max_length=254, null=True, blank=True)
+    slug = models.CharField(max_length=64)
+    method = models.CharField(max_length=128)
+    tool = models.CharField(max_length=128, null=True, blank=True)
+    arguments = models.JSONField(null=True, blank=True)
+    decision = models.CharField(max_length=8, choices=Decision.choices)
+    rule = models.JSONField(null=True, blank=True)
+    reason = models.TextField(null=True, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    duration_ms = models.FloatField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    status_code = models.IntegerField(null=True, blank=True)
+    error = models.TextField(null=True, blank=True)
+    server = models.JSONField(null=True, blank=True)
+
+    content_hash = models.CharField(max_length=64)
+    seq = models.BigIntegerField()
+    chain_hash = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["org", "event_id"], name="audit_event_org_event_id_uniq"),
+            models.UniqueConstraint(fields=["org", "seq"], name="audit_event_org_seq_uniq"),
+        ]
+        indexes = [
+            models.Index(fields=["org", "-timestamp", "-id"], name="audit_event_org_time"),
+            models.Index(fields=["org", "trace_id", "timestamp", "id"], name="audit_event_org_trace"),
+            models.Index(fields=["org", "slug", "-timestamp"], name="audit_event_org_slug"),
+            models.Index(fields=["org", "actor", "-timestamp"], name="audit_event_org_actor"),
+            models.Index(fields=["org", "decision", "-timestamp"], name="audit_event_org_decision"),
+            models.Index(fields=["org", "tool", "-timestamp"], name="audit_event_org_tool"),
+        ]
+        # The GIN jsonb_path_ops index on metadata is PostgreSQL-only: see migration 0002.
+
+    def __str__(self):
+        return self.event_id
+
+
+class TraceSummary(models.Model):
+    """One row per trace, upserted by the ingest service so trace lists never group events."""
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="traces")
+    trace_id = models.CharField(max_length=128)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField()
+    calls = models.IntegerField(default=0)
+    deny_count = models.IntegerField(default=0)
+    alert_count = models.IntegerField(default=0)
+    error_count = models.IntegerField(default=0)
+    total_duration_ms = models.FloatField(default=0)
+    actors = models.JSONField(default=list)
+    slugs = models.JSONField(default=list)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["org", "trace_id"], name="audit_trace_org_trace_uniq"),
+        ]
+        indexes = [
+            models.Index(fields=["org", "-started_at"], name="audit_trace_org_started"),
+        ]
+
+    def __str__(self):
+        return self.trace_id
+
+
+class IngestConflict(models.Model):
+    """An event kept out because its id was already stored with other content.
+
+    Most conflicts are answered in the receipt; this records the ones a worker finds
+    (the first copy was still queued when the second arrived), so none goes unseen.
+    """
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="conflicts")
+    event_id = models.CharField(max_length=64)
+    content_hash = models.CharField(max_length=64)
+    payload = models.JSONField()
+    detected_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"conflict on {self.event_id}"

@@ -1,0 +1,256 @@
+"""Writes: ingesting events, API keys, logins.
+
+The ingest path has two halves. `events_receive` runs in the request: it parses and
+validates the body, answers duplicates and conflicts against what is stored, and
+hands the accepted events to the queue. `events_ingest` runs in the worker: it
+writes a batch set-based and idempotently, extends the organization's hash chain
+and upserts the trace summaries, all in one transaction, so a retry after any
+failure finds either nothing or everything of the batch stored.
+"""
+
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
+from django.utils import timezone
+
+from audit import chain
+from audit.models import ApiKey, AuditEvent, IngestConflict, Membership, Organization
+from audit.trace_summaries import trace_summaries_upsert
+from audit.validation import BodyError, format_timestamp, parse_body, validate_event
+
+logger = logging.getLogger(__name__)
+
+ACCEPTED, DUPLICATE, CONFLICT, INVALID = "accepted", "duplicate", "conflict", "invalid"
+# Namespace of the per-organization advisory lock (pg_advisory_xact_lock(int, int)).
+_CHAIN_LOCK_CLASS = 0x4C454E53  # "LENS"
+
+
+class QueueUnavailable(Exception):
+    """The accepted events could not be handed to the queue; nothing was acknowledged."""
+
+
+@dataclass
+class IngestReceipts:
+    receipts: list = field(default_factory=list)
+
+    def count(self, status):
+        return sum(1 for receipt in self.receipts if receipt["status"] == status)
+
+    @property
+    def all_safe(self):
+        return all(receipt["status"] in (ACCEPTED, DUPLICATE) for receipt in self.receipts)
+
+    @property
+    def none_safe(self):
+        return not any(receipt["status"] in (ACCEPTED, DUPLICATE) for receipt in self.receipts)
+
+
+def _stored_content_hashes(*, org_id, event_ids):
+    stored = {}
+    ids = list(event_ids)
+    for start in range(0, len(ids), 900):
+        stored.update(
+            AuditEvent.objects.filter(org_id=org_id, event_id__in=ids[start : start + 900]).values_list(
+                "event_id", "content_hash"
+            )
+        )
+    return stored
+
+
+def events_receive(*, org: Organization, body: bytes, content_type: str) -> IngestReceipts:
+    """Validate a request body and queue its new events. Raises BodyError, QueueUnavailable."""
+    items = parse_body(body, content_type)
+    if len(items) > settings.LENS_MAX_BATCH_EVENTS:
+        raise BodyError(f"batch of {len(items)} events is over the limit of {settings.LENS_MAX_BATCH_EVENTS}")
+
+    result = IngestReceipts()
+    candidates = {}  # event id -> (content hash, clean event)
+    for index, raw in enumerate(items):
+        event, errors = validate_event(raw, max_bytes=settings.LENS_MAX_EVENT_BYTES)
+        if event is None:
+            sent_id = raw.get("id") if isinstance(raw, dict) else None
+            receipt_id = sent_id if isinstance(sent_id, str) and len(sent_id) <= 64 else None
+            result.receipts.append({"index": index, "id": receipt_id, "status": INVALID, "errors": errors})
+            continue
+        digest = chain.content_hash(event)
+        event["id"] = event["id"] or f"lens-{digest[:40]}"
+        earlier = candidates.get(event["id"])
+        if earlier is None:
+            candidates[event["id"]] = (digest, event)
+            status = ACCEPTED
+        else:
+            status = DUPLICATE if earlier[0] == digest else CONFLICT
+        result.receipts.append({"index": index, "id": event["id"], "status": status, "_hash": digest})
+
+    stored = _stored_content_hashes(org_id=org.pk, event_ids=candidates)
+    for receipt in result.receipts:
+        if receipt["status"] == ACCEPTED and receipt["id"] in stored:
+            receipt["status"] = DUPLICATE if stored[receipt["id"]] == receipt["_hash"] else CONFLICT
+    for receipt in result.receipts:
+        if receipt.pop("_hash", None) and receipt["status"] == CONFLICT:
+            receipt["errors"] = {"id": "was already received with different content; this event was kept out"}
+
+    new_events = [candidates[r["id"]][1] for r in result.receipts if r["status"] == ACCEPTED]
+    if new_events:
+        _enqueue(org_id=org.pk, events=new_events, received_at=format_timestamp(timezone.now()))
+    return result
+
+
+def _enqueue(*, org_id, events, received_at):
+    from audit.tasks import ingest_events
+
+    try:
+        ingest_events.apply_async(
+            kwargs={"org_id": org_id, "events": events, "received_at": received_at},
+            retry=True,
+            retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5},
+        )
+    except Exception as exc:
+        if settings.CELERY_TASK_ALWAYS_EAGER:
+            raise  # in-process: a failed write is a server error, not a queue outage
+        logger.warning("could not queue %d events for org %s: %s", len(events), org_id, exc)
+        raise QueueUnavailable(str(exc)) from exc
+
+
+@dataclass
+class IngestResult:
+    stored: int = 0
+    duplicates: int = 0
+    conflicts: int = 0
+
+
+def _lock_org_chain(org_id):
+    """Serialize chain extension per organization (SQLite's IMMEDIATE transactions already do)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_CHAIN_LOCK_CLASS, org_id])
+
+
+def events_ingest(*, org_id: int, events: list[dict], received_at: str) -> IngestResult:
+    """Store clean wire events once each, extending the organization's hash chain."""
+    result = IngestResult()
+    received = datetime.fromisoformat(received_at).astimezone(UTC)
+    with transaction.atomic():
+        _lock_org_chain(org_id)
+        head_seq, head_hash = Organization.objects.filter(pk=org_id).values_list("chain_seq", "chain_hash").get()
+        stored = _stored_content_hashes(org_id=org_id, event_ids={event["id"] for event in events})
+
+        rows, conflicts = [], []
+        for event in events:
+            event_id, digest = event["id"], chain.content_hash(event)
+            known = stored.get(event_id)
+            if known is not None:
+                if known == digest:
+                    result.duplicates += 1
+                else:
+                    conflicts.append(IngestConflict(org_id=org_id, event_id=event_id, content_hash=digest, payload=event))
+                continue
+            stored[event_id] = digest
+            head_seq += 1
+            record = {**event, "received_at": received_at, "seq": head_seq}
+            head_hash = chain.next_chain_hash(head_hash, record)
+            rows.append(_event_row(org_id, event, received, digest, head_seq, head_hash))
+
+        AuditEvent.objects.bulk_create(rows, batch_size=1000)
+        if rows:
+            Organization.objects.filter(pk=org_id).update(chain_seq=head_seq, chain_hash=head_hash)
+            trace_summaries_upsert(org_id=org_id, events=rows)
+        if conflicts:
+            IngestConflict.objects.bulk_create(conflicts)
+            logger.warning("kept out %d conflicting events for org %s", len(conflicts), org_id)
+    result.stored, result.conflicts = len(rows), len(conflicts)
+    return result
+
+
+def _event_row(org_id, event, received, digest, seq, chain_hash):
+    return AuditEvent(
+        org_id=org_id,
+        event_id=event["id"],
+        timestamp=datetime.fromisoformat(event["timestamp"]),
+        received_at=received,
+        trace_id=event["trace_id"],
+        actor=event["actor"],
+        slug=event["slug"],
+        method=event["method"],
+        tool=event["tool"],
+        arguments=event["arguments"],
+        decision=event["decision"],
+        rule=event["rule"],
+        reason=event["reason"],
+        metadata=event["metadata"],
+        duration_ms=event["duration_ms"],
+        outcome=event["outcome"],
+        status_code=event["status_code"],
+        error=event["error"],
+        server=event["server"],
+        content_hash=digest,
+        seq=seq,
+        chain_hash=chain_hash,
+    )
+
+
+# --- Organizations, keys and logins -------------------------------------------------
+
+
+def org_get_or_create(*, slug: str) -> Organization:
+    org, _ = Organization.objects.get_or_create(slug=slug, defaults={"name": slug})
+    return org
+
+
+def _key_digest(key: str) -> str:
+    # Keys carry 256 random bits, so a plain SHA-256 is a safe one-way store.
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def api_key_create(*, org: Organization, scopes: list[str], name: str = "") -> tuple[ApiKey, str]:
+    """Create a key; the plain key is returned once and never stored."""
+    unknown = set(scopes) - set(ApiKey.Scope.values)
+    if unknown or not scopes:
+        raise ValueError(f"scopes must be among {', '.join(ApiKey.Scope.values)}; got {', '.join(scopes) or 'none'}")
+    prefix = secrets.token_hex(4)
+    plain = f"lens_{prefix}_{secrets.token_urlsafe(32)}"
+    key = ApiKey.objects.create(org=org, name=name, prefix=prefix, key_hash=_key_digest(plain), scopes=sorted(set(scopes)))
+    return key, plain
+
+
+def api_key_revoke(*, key: ApiKey) -> None:
+    ApiKey.objects.filter(pk=key.pk, revoked_at=None).update(revoked_at=timezone.now())
+
+
+def api_key_authenticate(*, plain: str) -> ApiKey | None:
+    """The live key matching `plain`, or None. Compared in constant time."""
+    parts = plain.split("_")
+    if len(parts) < 3 or parts[0] != "lens":
+        return None
+    key = ApiKey.objects.select_related("org").filter(prefix=parts[1], revoked_at=None).first()
+    if key is None or not secrets.compare_digest(key.key_hash, _key_digest(plain)):
+        return None
+    now = timezone.now()
+    if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
+        # At most one write a minute per key: last-used is for people, not accounting.
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now
+    return key
+
+
+def user_create(*, org: Organization, username: str, password: str, role: str = Membership.Role.VIEWER):
+    """Create a login in `org`, or reset the password and role of an existing one there."""
+    if role not in Membership.Role.values:
+        raise ValueError(f"role must be one of {', '.join(Membership.Role.values)}")
+    user_model = get_user_model()
+    with transaction.atomic():
+        user, _ = user_model.objects.get_or_create(username=username)
+        membership = Membership.objects.filter(user=user).first()
+        if membership is not None and membership.org_id != org.pk:
+            raise ValueError(f"user {username!r} already belongs to another organization")
+        user.set_password(password)
+        user.is_staff = False
+        user.save()
+        Membership.objects.update_or_create(user=user, defaults={"org": org, "role": role})
+    return user

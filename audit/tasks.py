@@ -1,0 +1,24 @@
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+from audit import services
+
+
+@shared_task(
+    name="audit.ingest_events",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    # Database outages are retried with backoff until the database is back: the
+    # events were acknowledged, so giving up would lose them. The write is one
+    # transaction and idempotent, so a retry or a redelivery stores each event once.
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=1,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=None,
+    soft_time_limit=120,
+    time_limit=180,
+)
+def ingest_events(*, org_id: int, events: list[dict], received_at: str) -> None:
+    services.events_ingest(org_id=org_id, events=events, received_at=received_at)

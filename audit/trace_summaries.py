@@ -1,0 +1,114 @@
+"""Set-based upsert of per-trace summaries: one statement per chunk, never read-modify-write."""
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import connection
+
+from audit.models import Decision, Outcome
+
+_COLUMNS = (
+    "org_id, trace_id, started_at, ended_at, calls, deny_count, alert_count, "
+    "error_count, total_duration_ms, actors, slugs"
+)
+_ADD = (
+    "calls = t.calls + excluded.calls, "
+    "deny_count = t.deny_count + excluded.deny_count, "
+    "alert_count = t.alert_count + excluded.alert_count, "
+    "error_count = t.error_count + excluded.error_count, "
+    "total_duration_ms = t.total_duration_ms + excluded.total_duration_ms, "
+)
+_POSTGRES_SQL = (
+    f"INSERT INTO audit_tracesummary AS t ({_COLUMNS}) VALUES {{rows}} "
+    "ON CONFLICT (org_id, trace_id) DO UPDATE SET "
+    "started_at = LEAST(t.started_at, excluded.started_at), "
+    "ended_at = GREATEST(t.ended_at, excluded.ended_at), "
+    f"{_ADD}"
+    "actors = (SELECT jsonb_agg(DISTINCT v ORDER BY v) FROM jsonb_array_elements(t.actors || excluded.actors) v), "
+    "slugs = (SELECT jsonb_agg(DISTINCT v ORDER BY v) FROM jsonb_array_elements(t.slugs || excluded.slugs) v)"
+)
+_POSTGRES_ROW = "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb)"
+_SQLITE_UNION = (
+    "(SELECT json_group_array(value) FROM (SELECT value FROM json_each(t.{col}) "
+    "UNION SELECT value FROM json_each(excluded.{col}) ORDER BY 1))"
+)
+_SQLITE_SQL = (
+    f"INSERT INTO audit_tracesummary AS t ({_COLUMNS}) VALUES {{rows}} "
+    "ON CONFLICT (org_id, trace_id) DO UPDATE SET "
+    "started_at = MIN(t.started_at, excluded.started_at), "
+    "ended_at = MAX(t.ended_at, excluded.ended_at), "
+    f"{_ADD}"
+    f"actors = {_SQLITE_UNION.format(col='actors')}, "
+    f"slugs = {_SQLITE_UNION.format(col='slugs')}"
+)
+_SQLITE_ROW = "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+_CHUNK = 500
+
+
+@dataclass
+class _TraceRow:
+    started_at: datetime
+    ended_at: datetime
+    calls: int = 0
+    deny_count: int = 0
+    alert_count: int = 0
+    error_count: int = 0
+    total_duration_ms: float = 0.0
+    actors: set = field(default_factory=set)
+    slugs: set = field(default_factory=set)
+
+
+def _summarize(events) -> dict[str, _TraceRow]:
+    """Fold a batch of AuditEvent objects into one summary row per trace."""
+    traces = {}
+    for event in events:
+        row = traces.get(event.trace_id)
+        if row is None:
+            row = traces[event.trace_id] = _TraceRow(started_at=event.timestamp, ended_at=event.timestamp)
+        row.started_at = min(row.started_at, event.timestamp)
+        row.ended_at = max(row.ended_at, event.timestamp)
+        row.calls += 1
+        row.deny_count += event.decision == Decision.DENY
+        row.alert_count += event.decision == Decision.ALERT
+        row.error_count += event.outcome != Outcome.SUCCESS
+        row.total_duration_ms += event.duration_ms or 0.0
+        row.actors.add(event.actor)
+        row.slugs.add(event.slug)
+    return traces
+
+
+def _sorted_json(values):
+    # None (anonymous) sorts first, as it does in both databases' JSON ordering.
+    return json.dumps(sorted(values, key=lambda v: (v is not None, v or "")))
+
+
+def trace_summaries_upsert(*, org_id: int, events) -> None:
+    traces = _summarize(events)
+    adapt = connection.ops.adapt_datetimefield_value
+    params = []
+    for trace_id, row in traces.items():
+        params.append(
+            (
+                org_id,
+                trace_id,
+                adapt(row.started_at),
+                adapt(row.ended_at),
+                row.calls,
+                row.deny_count,
+                row.alert_count,
+                row.error_count,
+                row.total_duration_ms,
+                _sorted_json(row.actors),
+                _sorted_json(row.slugs),
+            )
+        )
+    postgres = connection.vendor == "postgresql"
+    sql, row_sql = (_POSTGRES_SQL, _POSTGRES_ROW) if postgres else (_SQLITE_SQL, _SQLITE_ROW)
+    with connection.cursor() as cursor:
+        for start in range(0, len(params), _CHUNK):
+            chunk = params[start : start + _CHUNK]
+            cursor.execute(
+                sql.format(rows=", ".join([row_sql] * len(chunk))),
+                [value for row in chunk for value in row],
+            )

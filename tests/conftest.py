@@ -1,0 +1,52 @@
+import pytest
+
+from audit import services
+from tests.factories import OrganizationFactory
+
+
+@pytest.fixture
+def org(db):
+    return OrganizationFactory(slug="acme", name="Acme")
+
+
+@pytest.fixture
+def other_org(db):
+    return OrganizationFactory(slug="globex", name="Globex")
+
+
+def _key(org, scopes):
+    return services.api_key_create(org=org, scopes=scopes, name="test")[1]
+
+
+@pytest.fixture
+def ingest_key(org):
+    return _key(org, ["ingest"])
+
+
+@pytest.fixture
+def read_key(org):
+    return _key(org, ["read"])
+
+
+@pytest.fixture
+def other_read_key(other_org):
+    return _key(other_org, ["read"])
+
+
+@pytest.fixture
+def api_client():
+    from rest_framework.test import APIClient
+
+    return APIClient()
+
+
+@pytest.fixture
+def viewer(org):
+    return services.user_create(org=org, username="viewer", password="viewer-pass-123")
+
+
+@pytest.fixture(autouse=True)
+def _clear_throttle_cache():
+    from django.core.cache import cache
+
+    cache.clear()
