@@ -14,9 +14,10 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from celery.exceptions import Retry
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from audit import chain
@@ -112,8 +113,11 @@ def _enqueue(*, org_id, events, received_at):
             retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5},
         )
     except Exception as exc:
-        if settings.CELERY_TASK_ALWAYS_EAGER:
-            raise  # in-process: a failed write is a server error, not a queue outage
+        # In-process the task is the write itself: a database outage means "not stored,
+        # retry later" like a broker outage; anything else there is a bug (a 500).
+        # (Celery's autoretry surfaces a database error as Retry in-process.)
+        if ingest_events.app.conf.task_always_eager and not isinstance(exc, (OperationalError, InterfaceError, Retry)):
+            raise
         logger.warning("could not queue %d events for org %s: %s", len(events), org_id, exc)
         raise QueueUnavailable(str(exc)) from exc
 

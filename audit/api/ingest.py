@@ -102,7 +102,7 @@ class EventIngestMixin:
             return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
         except services.QueueUnavailable:
             return Response(
-                {"detail": "events cannot be queued right now; nothing from this request was accepted"},
+                {"detail": "events cannot be queued or stored right now; nothing from this request was accepted"},
                 status=status.HTTP_503_SERVICE_UNAVAILABLE,
                 headers={"Retry-After": str(settings.LENS_RETRY_AFTER_SECONDS)},
             )

@@ -1,0 +1,128 @@
+"""The worker half of ingestion: idempotent, atomic, safe to retry."""
+
+import json
+
+import pytest
+from django.core.management import call_command
+from django.db import OperationalError
+
+from audit import services, trace_summaries
+from audit.models import AuditEvent, TraceSummary
+from audit.tasks import ingest_events
+from audit.validation import validate_event
+from tests.factories import wire_event
+
+RECEIVED = "2026-11-23T09:30:00.000000Z"
+
+
+def clean_batch(count, trace_id="trace-1"):
+    return [validate_event(wire_event(trace_id=trace_id), max_bytes=1 << 20)[0] for _ in range(count)]
+
+
+def test_redelivered_batch_is_stored_once(org):
+    batch = clean_batch(50)
+    first = services.events_ingest(org_id=org.pk, events=batch, received_at=RECEIVED)
+    again = services.events_ingest(org_id=org.pk, events=batch, received_at=RECEIVED)
+    assert (first.stored, again.stored, again.duplicates) == (50, 0, 50)
+    assert AuditEvent.objects.filter(org=org).count() == 50
+    assert TraceSummary.objects.get(org=org).calls == 50
+    org.refresh_from_db()
+    assert org.chain_seq == 50
+
+
+def test_failure_after_part_of_the_write_leaves_nothing_then_retry_stores_all_once(org, monkeypatch):
+    """The events are inserted, then the summary upsert fails: the whole batch rolls back."""
+    batch = clean_batch(30)
+    real_upsert = trace_summaries.trace_summaries_upsert
+    calls = []
+
+    def flaky_upsert(**kwargs):
+        calls.append(1)
+        assert AuditEvent.objects.filter(org=org).count() == 30  # the rows are written at this point
+        if len(calls) == 1:
+            raise OperationalError("server closed the connection unexpectedly")
+        return real_upsert(**kwargs)
+
+    monkeypatch.setattr(services, "trace_summaries_upsert", flaky_upsert)
+    with pytest.raises(OperationalError):
+        services.events_ingest(org_id=org.pk, events=batch, received_at=RECEIVED)
+    assert AuditEvent.objects.filter(org=org).count() == 0
+    org.refresh_from_db()
+    assert org.chain_seq == 0
+
+    services.events_ingest(org_id=org.pk, events=batch, received_at=RECEIVED)
+    assert AuditEvent.objects.filter(org=org).count() == 30
+    assert TraceSummary.objects.get(org=org).calls == 30
+
+
+def _failing_upsert(monkeypatch, failures):
+    """Make the trace-summary upsert fail `failures` times, after the rows were inserted."""
+    real_upsert = trace_summaries.trace_summaries_upsert
+    remaining = iter([True] * failures + [False] * 100)
+
+    def flaky_upsert(**kwargs):
+        if next(remaining):
+            raise OperationalError("could not connect to server")
+        return real_upsert(**kwargs)
+
+    monkeypatch.setattr(services, "trace_summaries_upsert", flaky_upsert)
+
+
+def test_task_retries_a_database_error_until_every_event_lands_once(org, monkeypatch):
+    _failing_upsert(monkeypatch, failures=2)
+    # As in a worker: a retry re-runs the task instead of raising to the caller.
+    monkeypatch.setitem(ingest_events.app.conf, "task_eager_propagates", False)
+    batch = clean_batch(20, trace_id="t")
+    result = ingest_events.apply(kwargs={"org_id": org.pk, "events": batch, "received_at": RECEIVED})
+    assert result.successful()
+    assert AuditEvent.objects.filter(org=org).count() == 20
+    assert TraceSummary.objects.get(org=org, trace_id="t").calls == 20
+
+
+def test_in_process_database_outage_is_503_and_the_resend_lands_once(org, ingest_key, api_client, monkeypatch):
+    _failing_upsert(monkeypatch, failures=1)
+    body = json.dumps([wire_event(trace_id="t") for _ in range(20)])
+
+    def send():
+        return api_client.post(
+            "/api/v1/audit-events", data=body, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {ingest_key}"
+        )
+
+    outage = send()
+    assert outage.status_code == 503 and outage["Retry-After"]
+    assert AuditEvent.objects.filter(org=org).count() == 0
+    assert send().status_code == 202
+    assert AuditEvent.objects.filter(org=org).count() == 20
+    assert TraceSummary.objects.get(org=org, trace_id="t").calls == 20
+
+
+def test_commands_create_key_user_and_demo(db, capsys):
+    call_command("create_api_key", org="initech", scopes="ingest,read", name="gateway")
+    key = capsys.readouterr().out.strip()
+    assert key.startswith("lens_") and "\n" not in key
+    assert services.api_key_authenticate(plain=key).scopes == ["ingest", "read"]
+
+    call_command("create_user", org="initech", username="ann", password="s3cret-pass", role="admin")
+    from django.contrib.auth import authenticate
+
+    assert authenticate(username="ann", password="s3cret-pass").membership.role == "admin"
+
+    call_command("lens_demo", org="initech", events=400)
+    events = AuditEvent.objects.filter(org__slug="initech")
+    assert events.count() == 400
+    assert set(events.values_list("decision", flat=True)) == {"allow", "deny", "alert"}
+    assert {"initialize", "tools/list", "tools/call"} <= set(events.values_list("method", flat=True))
+    assert {"rate_limited", "upstream_error", "denied", "success"} <= set(events.values_list("outcome", flat=True))
+    assert events.filter(decision="deny", rule__isnull=False).exists()
+    assert events.filter(decision="deny", rule__isnull=True, reason__startswith="no rule matched").exists()
+    assert events.values("slug").distinct().count() >= 4 and events.values("actor").distinct().count() >= 5
+    multi = TraceSummary.objects.filter(org__slug="initech", calls__gt=1)
+    assert multi.exists() and max(len(t.slugs) for t in multi) >= 2
+    assert max(t.calls for t in TraceSummary.objects.filter(org__slug="initech")) <= 8
+
+
+def test_create_api_key_rejects_unknown_scopes(db):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="scopes must be among"):
+        call_command("create_api_key", org="initech", scopes="ingest,admin")
