@@ -83,7 +83,32 @@ def _sorted_json(values):
     return json.dumps(sorted(values, key=lambda v: (v is not None, v or "")))
 
 
-def trace_summaries_upsert(*, org_id: int, events) -> None:
+# PostgreSQL folds the batch it has just stored itself: the new rows are the
+# organization's events past the old chain head, found on the (org, seq) index.
+_POSTGRES_FROM_STORED_SQL = (
+    f"INSERT INTO audit_tracesummary AS t ({_COLUMNS}) "
+    "SELECT org_id, trace_id, min(timestamp), max(timestamp), count(*), "
+    "count(*) FILTER (WHERE decision = 'deny'), count(*) FILTER (WHERE decision = 'alert'), "
+    "count(*) FILTER (WHERE outcome <> 'success'), coalesce(sum(duration_ms), 0), "
+    "jsonb_agg(DISTINCT coalesce(to_jsonb(actor), 'null'::jsonb) ORDER BY coalesce(to_jsonb(actor), 'null'::jsonb)), "
+    "jsonb_agg(DISTINCT to_jsonb(slug) ORDER BY to_jsonb(slug)) "
+    "FROM audit_auditevent WHERE org_id = %s AND seq > %s GROUP BY org_id, trace_id "
+    "ON CONFLICT (org_id, trace_id) DO UPDATE SET "
+    "started_at = LEAST(t.started_at, excluded.started_at), "
+    "ended_at = GREATEST(t.ended_at, excluded.ended_at), "
+    f"{_ADD}"
+    "actors = (SELECT jsonb_agg(DISTINCT v ORDER BY v) FROM jsonb_array_elements(t.actors || excluded.actors) v), "
+    "slugs = (SELECT jsonb_agg(DISTINCT v ORDER BY v) FROM jsonb_array_elements(t.slugs || excluded.slugs) v)"
+)
+
+
+def trace_summaries_upsert(*, org_id: int, events=None, seq_after: int | None = None) -> None:
+    """Add a batch to its traces' summaries: `events` (AuditEvent objects), or on
+    PostgreSQL `seq_after`, the chain head before the batch was stored."""
+    if seq_after is not None and connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_POSTGRES_FROM_STORED_SQL, [org_id, seq_after])
+        return
     traces = _summarize(events)
     adapt = connection.ops.adapt_datetimefield_value
     params = []
