@@ -1,0 +1,179 @@
+"""Query latency: Lens's read path in-process (server-side) against the equivalent raw SQL.
+
+Each Lens figure is the time of one request through Django's test client in this
+process (URL routing, auth, middleware, selectors, serialization, rendering) with
+the run's production settings (DEBUG off) against the same database the gunicorn
+server uses; the raw figure is the hand-written SQL a DBA would run for the same
+answer, executed and fetched with psycopg. No HTTP on either side.
+"""
+
+import inspect
+import json
+import statistics
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+from django.test import Client
+from django.urls import Resolver404, resolve
+
+WIRE_SQL = (
+    "event_id, timestamp, trace_id, actor, slug, method, tool, arguments, decision, rule, reason, "
+    "metadata, duration_ms, outcome, status_code, error, server, received_at, seq, chain_hash"
+)
+ACTOR = "alice@company.com"
+METADATA = {"feature": "issue-triage", "env": "production"}
+DECISION, SLUG = "deny", "github-prod"
+
+
+@dataclass
+class Case:
+    name: str
+    lens: list  # callables, cycled; each returns the response size
+    raw: list  # (sql, params), cycled
+    note: str = ""
+    lens_samples: list = field(default_factory=list)
+    raw_samples: list = field(default_factory=list)
+
+
+def _p95(samples):
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def summarize(samples):
+    return {"median_ms": statistics.median(samples) * 1000, "p95_ms": _p95(samples) * 1000}
+
+
+def _exists(path, client=None):
+    """The route exists and (when a client is given) answers GET with something other than 404/405."""
+    try:
+        resolve(path.split("?")[0])
+    except Resolver404:
+        return False
+    return client is None or client.get(path).status_code not in (404, 405)
+
+
+def _getter(client, path, **headers):
+    def get():
+        response = client.get(path, **headers)
+        if response.status_code != 200:
+            raise RuntimeError(f"GET {path} answered {response.status_code}: {response.content[:300]!r}")
+        body = b"".join(response.streaming_content) if response.streaming else response.content
+        return len(body)
+
+    return get
+
+
+def build_cases(*, org, read_key, user, trace_ids, conn):
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {read_key}")
+    browser = Client()
+    browser.force_login(user)
+    org_id = org.pk
+    page_size = _api_page_size(api)
+
+    def events_sql(where, params):
+        return (
+            f"SELECT {WIRE_SQL} FROM audit_auditevent WHERE org_id = %s AND {where} "
+            f"ORDER BY timestamp DESC, id DESC LIMIT {page_size + 1}",
+            [org_id, *params],
+        )
+
+    chain_raw = [
+        (
+            "SELECT s.*, e.* FROM audit_tracesummary s JOIN LATERAL (SELECT " + WIRE_SQL + " FROM audit_auditevent "
+            "WHERE org_id = s.org_id AND trace_id = s.trace_id ORDER BY timestamp, id) e ON true "
+            "WHERE s.org_id = %s AND s.trace_id = %s",
+            [org_id, trace_id],
+        )
+        for trace_id in trace_ids
+    ]
+
+
+    filters = {
+        "actor": ({"actor": ACTOR}, events_sql("actor = %s", [ACTOR])),
+        "metadata": (
+            {f"metadata.{k}": v for k, v in METADATA.items()},
+            events_sql("metadata @> %s::jsonb", [json.dumps(METADATA)]),
+        ),
+        "decision+slug": ({"decision": DECISION, "slug": SLUG}, events_sql("decision = %s AND slug = %s", [DECISION, SLUG])),
+    }
+    traces_raw = (
+        f"SELECT * FROM audit_tracesummary WHERE org_id = %s ORDER BY started_at DESC, id DESC LIMIT {page_size + 1}",
+        [org_id],
+    )
+
+    cases = []
+    chain_paths = [f"/api/v1/traces/{t}" for t in trace_ids]
+    if _exists(chain_paths[0], api):
+        cases.append(Case("trace chain API `/api/v1/traces/<id>`", [_getter(api, p) for p in chain_paths], chain_raw))
+    page_paths = [f"/traces/{t}/" for t in trace_ids]
+    if _exists(page_paths[0], browser):
+        cases.append(Case("trace chain page `/traces/<id>/`", [_getter(browser, p) for p in page_paths], chain_raw))
+    for label, (params, raw) in filters.items():
+        query = urlencode(params)
+        if _exists(f"/api/v1/audit-events?{query}", api):
+            cases.append(Case(f"events API by {label} `?{query}`", [_getter(api, f"/api/v1/audit-events?{query}")], [raw]))
+        if _exists(f"/events/?{query}", browser):
+            cases.append(Case(f"events page by {label} `/events/?{query}`", [_getter(browser, f"/events/?{query}")], [raw]))
+    if _exists("/api/v1/traces", api):
+        cases.append(Case("traces API `/api/v1/traces`", [_getter(api, "/api/v1/traces")], [traces_raw]))
+    if _exists("/traces/", browser):
+        cases.append(Case("traces page `/traces/`", [_getter(browser, "/traces/")], [traces_raw]))
+    facets = _facets_case(org=org, conn=conn)
+    if facets is not None:
+        cases.append(facets)
+    return cases, page_size
+
+
+def _api_page_size(api):
+    response = api.get("/api/v1/audit-events") if _exists("/api/v1/audit-events") else None
+    if response is None or response.status_code != 200:
+        return 50
+    data = response.json()
+    results = data.get("results", data) if isinstance(data, dict) else data
+    return max(len(results), 1)
+
+
+def _facets_case(*, org, conn):
+    try:
+        from audit import selectors
+    except ImportError:
+        return None
+    facets = getattr(selectors, "event_facets", None)
+    if facets is None:
+        return None
+    kwargs = {"org": org}
+    if "filters" in inspect.signature(facets).parameters:
+        kwargs["filters"] = {}
+
+    def call():
+        return len(str(facets(**kwargs)))
+
+    fields = ("decision", "outcome", "slug", "actor", "tool", "method")
+    raw_sql = " UNION ALL ".join(
+        f"(SELECT '{name}', {name}::text, count(*) FROM audit_auditevent WHERE org_id = %s GROUP BY {name})"
+        for name in fields
+    )
+    return Case(
+        "facet counts `selectors.event_facets` (no filter)",
+        [call],
+        [(raw_sql, [org.pk] * len(fields))],
+        note="a Python call, not a request",
+    )
+
+
+def run_cases(*, cases, conn, repetitions, warmup=2):
+    for case in cases:
+        for i in range(warmup):
+            case.lens[i % len(case.lens)]()
+            conn.execute(*case.raw[i % len(case.raw)]).fetchall()
+        for i in range(repetitions):
+            start = time.perf_counter()
+            case.lens[i % len(case.lens)]()
+            case.lens_samples.append(time.perf_counter() - start)
+            sql, params = case.raw[i % len(case.raw)]
+            start = time.perf_counter()
+            conn.execute(sql, params).fetchall()
+            case.raw_samples.append(time.perf_counter() - start)
+    return cases

@@ -1,0 +1,137 @@
+"""bench/REPORT.md: the run's figures beside raw PostgreSQL; the previous report is kept."""
+
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+from bench.servers import ROOT, admin_connect
+
+GOALS = {"ingest": 0.5, "export": 0.5, "p95_ms": 50.0, "chain_p95_ms": 25.0}
+
+
+def _machine():
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+        platform.processor(),
+    )
+    mem_kib = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")))
+    with admin_connect() as conn:
+        version = conn.execute("SHOW server_version").fetchone()[0]
+        settings = dict(
+            conn.execute(
+                "SELECT name, current_setting(name) FROM pg_settings WHERE name IN "
+                "('shared_buffers', 'work_mem', 'synchronous_commit', 'max_wal_size')"
+            ).fetchall()
+        )
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "audit", "lens"], cwd=ROOT, capture_output=True, text=True).stdout
+    return {
+        "cpu": f"{os.cpu_count()} cores ({cpu})",
+        "ram": f"{mem_kib / 1024 / 1024:.0f} GiB",
+        "pg": f"PostgreSQL {version} (" + ", ".join(f"{k}={v}" for k, v in sorted(settings.items())) + ")",
+        "commit": commit + (" + uncommitted changes in audit/ or lens/" if dirty.strip() else ""),
+    }
+
+
+def _ratio(lens, raw):
+    return f"{lens / raw:.2f}×" if raw else "—"
+
+
+def _mark(ok):
+    return "✅" if ok else "❌"
+
+
+def render(results):
+    m = _machine()
+    a = results["args"]
+    lines = [
+        "# Lens benchmark report",
+        "",
+        f"Run {results['started']} at commit `{m['commit']}` with `python -m bench.run --events {a['events']} "
+        f"--http-events {a['http_events']}` (batch {a['batch']}, {a['clients']} HTTP clients, "
+        f"{a['web_workers']} gunicorn workers, Celery concurrency {a['celery_concurrency']}, "
+        f"{a['repetitions']} timed repetitions per query).",
+        "",
+        f"- Machine: {m['cpu']}, {m['ram']} RAM; {m['pg']}; Redis on loopback. Other processes shared the cores.",
+    ]
+    sizes = results.get("sizes", {})
+    if sizes:
+        lines.append(
+            f"- Stored: {sizes['events']:,} events in {sizes['traces']:,} traces; audit_auditevent {sizes['table']} "
+            f"+ {sizes['indexes']} in {sizes['index_count']} indexes; audit_tracesummary {sizes['traces_total']}."
+        )
+    lines += ["", "## Ingest", "", "| path | events | seconds | events/s | vs raw COPY | goal ≥ 0.5× |", "|---|---:|---:|---:|---:|:--:|"]
+    ing, raw = results.get("ingest"), results.get("raw_copy")
+    if ing and raw:
+        ratio = ing["rate"] / raw["rate"]
+        lines.append(
+            f"| Lens over HTTP: first POST → all stored (gunicorn → Redis → Celery → PostgreSQL) | {ing['events']:,} "
+            f"| {ing['seconds']:.1f} | {ing['rate']:,.0f} | {ratio:.2f}× | {_mark(ratio >= GOALS['ingest'])} |"
+        )
+        svc = results.get("service_load")
+        if svc:
+            lines.append(
+                f"| `events_ingest` alone, one process, batches of {a['batch']} (bulk load to {a['events']:,}) "
+                f"| {svc['events']:,} | {svc['service_seconds']:.1f} | {svc['rate']:,.0f} | {svc['rate'] / raw['rate']:.2f}× | |"
+            )
+        lines.append(
+            f"| raw `COPY` of the same rows into `LIKE audit_auditevent INCLUDING ALL` ({raw['indexes']} indexes) "
+            f"| {raw['events']:,} | {raw['seconds']:.1f} | {raw['rate']:,.0f} | 1.00× | |"
+        )
+        lines.append("")
+        lines.append(
+            f"All {ing['events']:,} POSTs were answered after {ing['posted_seconds']:.1f} s; the rest is the queue draining."
+        )
+    else:
+        lines.append("| not measured (--reuse-db) | | | | | |")
+
+    lines += [
+        "",
+        f"## Queries at {sizes.get('events', 0):,} events (server-side, in-process; page size {results.get('page_size')})",
+        "",
+        "| request | Lens median ms | Lens p95 ms | raw SQL median ms | raw SQL p95 ms | p95 vs raw | goal |",
+        "|---|---:|---:|---:|---:|---:|:--:|",
+    ]
+    for q in results.get("queries", []):
+        goal = GOALS["chain_p95_ms"] if "chain API" in q["name"] else GOALS["p95_ms"]
+        lens, raw = q["lens"], q["raw"]
+        lines.append(
+            f"| {q['name']}{' — ' + q['note'] if q['note'] else ''} | {lens['median_ms']:.1f} | {lens['p95_ms']:.1f} "
+            f"| {raw['median_ms']:.1f} | {raw['p95_ms']:.1f} | {_ratio(lens['p95_ms'], raw['p95_ms'])} "
+            f"| ≤ {goal:.0f} ms {_mark(lens['p95_ms'] <= goal)} |"
+        )
+    lines += [
+        "",
+        "Lens: one request through Django's test client in the harness process (routing, auth, middleware, "
+        "selectors, serialization, templates; DEBUG off; same database); trace ids vary per repetition. "
+        "Raw: the equivalent hand-written SQL through psycopg, rows fetched. Neither includes HTTP.",
+        "",
+        "## Export (all events, streamed by gunicorn over loopback HTTP)",
+        "",
+        "| format | rows | seconds | rows/s | raw COPY TO rows/s | vs raw | worker RSS before → peak | goal ≥ 0.5× |",
+        "|---|---:|---:|---:|---:|---:|---:|:--:|",
+    ]
+    for fmt, pair in results.get("export", {}).items():
+        lens, raw = pair["lens"], pair["raw"]
+        ratio = lens["rate"] / raw["rate"]
+        lines.append(
+            f"| {fmt} | {lens['rows']:,} | {lens['seconds']:.1f} | {lens['rate']:,.0f} | {raw['rate']:,.0f} | {ratio:.2f}× "
+            f"| {lens['baseline_mib']:.0f} → {lens['peak_mib']:.0f} MiB | {_mark(ratio >= GOALS['export'])} |"
+        )
+    if not results.get("export"):
+        lines.append("| not measured (no export endpoint yet, or --skip-export) | | | | | | | |")
+    lines += [
+        "",
+        "Raw: `COPY (SELECT <wire columns> … ORDER BY timestamp DESC, id DESC) TO STDOUT` (text for ndjson, "
+        "CSV with header for csv), drained by psycopg in the harness.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write(*, results, path):
+    text = render(results)
+    if path.exists():
+        path.replace(path.with_name("REPORT.previous.md"))
+    path.write_text(text)
