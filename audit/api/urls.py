@@ -1,7 +1,39 @@
-from django.urls import path
+from django.urls import path, register_converter
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from audit.api import views
+from audit.api import schema, views  # noqa: F401 (schema registers the auth scheme)
+
+
+class EventIdConverter:
+    """SPEC §1 event ids: letters, digits, `_ . : -`, at most 64."""
+
+    regex = r"[A-Za-z0-9_.:-]{1,64}"
+
+    def to_python(self, value):
+        return value
+
+    def to_url(self, value):
+        return value
+
+
+class TraceIdConverter(EventIdConverter):
+    """Trace ids may hold any character but control characters, `/` included (percent-encoded)."""
+
+    regex = r"[^\x00-\x1f\x7f]{1,128}"
+
+
+register_converter(EventIdConverter, "event_id")
+register_converter(TraceIdConverter, "trace_id")
 
 urlpatterns = [
     path("audit-events", views.AuditEventCollectionView.as_view(), name="api-audit-events"),
+    # Before the detail route: SPEC fixes this path, so an event whose id is "export" is
+    # reachable through the list (?q=…) and export, not at /audit-events/export.
+    path("audit-events/export", views.AuditEventExportView.as_view(), name="api-audit-events-export"),
+    path("audit-events/<event_id:event_id>", views.AuditEventDetailView.as_view(), name="api-audit-event"),
+    path("traces", views.TraceListView.as_view(), name="api-traces"),
+    path("traces/<trace_id:trace_id>", views.TraceDetailView.as_view(), name="api-trace"),
+    path("schema", SpectacularAPIView.as_view(), name="api-schema"),
+    # The split view serves its init script as a file, so the page runs under our CSP (no inline script).
+    path("docs", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]
