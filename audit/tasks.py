@@ -22,3 +22,18 @@ from audit import services
 )
 def ingest_events(*, org_id: int, events: list[dict], received_at: str) -> None:
     services.events_ingest(org_id=org_id, events=events, received_at=received_at)
+
+
+@shared_task(
+    name="audit.verify_chains",
+    ignore_result=True,
+    # A run only reads events and records its verdict, so overlapping or repeated runs
+    # are harmless; the limits bound one run over a very long chain (~15k events/s).
+    soft_time_limit=3 * 3600,
+    time_limit=3 * 3600 + 60,
+)
+def verify_chains() -> None:
+    """Periodic (Celery beat, CELERY_BEAT_SCHEDULE): verify every organization's chain."""
+    from audit import integrity  # imported here: this task is appended below the ingest task's imports
+
+    integrity.chain_verification_run_all(trigger="schedule")

@@ -166,3 +166,10 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
+
+# --- Tamper evidence: `celery -A lens beat` re-verifies every organization's hash chain
+# (audit.verify_chains) this often; without beat, use the cron line in docs/integrity.md.
+LENS_VERIFY_CHAINS_EVERY = env.int("LENS_VERIFY_CHAINS_EVERY", default=3600)
+CELERY_BEAT_SCHEDULE = {
+    "verify-chains": {"task": "audit.verify_chains", "schedule": LENS_VERIFY_CHAINS_EVERY},
+}
