@@ -2,6 +2,7 @@ from django.urls import path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from audit.api import schema, views  # noqa: F401 (schema registers the auth scheme)
+from audit.api.integrity import IntegrityView
 
 
 class EventIdConverter:
@@ -33,6 +34,7 @@ urlpatterns = [
     path("audit-events/<event_id:event_id>", views.AuditEventDetailView.as_view(), name="api-audit-event"),
     path("traces", views.TraceListView.as_view(), name="api-traces"),
     path("traces/<trace_id:trace_id>", views.TraceDetailView.as_view(), name="api-trace"),
+    path("integrity", IntegrityView.as_view(), name="api-integrity"),
     path("schema", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves its init script as a file, so the page runs under our CSP (no inline script).
     path("docs", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
