@@ -2,4 +2,5 @@ from django.urls import include, path
 
 urlpatterns = [
     path("api/v1/", include("audit.api.urls")),
+    path("", include("audit.urls")),
 ]
