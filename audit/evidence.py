@@ -1,0 +1,105 @@
+"""Evidence-grade NDJSON exports: every line checkable offline, and a manifest at the end.
+
+`GET /api/v1/audit-events/export?format=ndjson&manifest=1` streams the matching events
+as usual, each line also carrying `prev_chain_hash` (the chain hash of the event
+numbered `seq - 1`, or the genesis for seq 1), so every line can be recomputed on its
+own even when the filters leave gaps. The last line is
+
+    {"manifest": {"format": "lens-evidence/1", "org", "filters", "order", "rows",
+                  "body_sha256", "chain_head", "exported_by", "exported_at", "hash_rule"}}
+
+where `body_sha256` is the SHA-256 of every byte before that line. `python -m
+audit.verify FILE` checks it all with the standard library (docs/integrity.md).
+"""
+
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
+from contextlib import nullcontext
+from itertools import islice
+
+from django.db import connections, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from audit import chain
+from audit.integrity import chain_head
+from audit.models import AuditEvent, Organization
+from audit.validation import format_timestamp
+from audit.wire import event_wire
+
+MANIFEST_PARAM = "manifest"
+MANIFEST_FORMAT = "lens-evidence/1"
+HASH_RULE = (
+    "chain_hash = hex(sha256(bytes.fromhex(prev_chain_hash) + canonical(record))); record = the line's SPEC §1 "
+    "fields, received_at and seq; canonical = json.dumps(record, sort_keys=True, separators=(',', ':'), "
+    "ensure_ascii=False).encode('utf-8'); genesis = 64 zeros"
+)
+CHUNK_SIZE = 2000
+_NOT_FILTERS = ("format", MANIFEST_PARAM)
+_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+
+
+def exporter_name(user) -> str:
+    """Who exported: the API key's prefix, or the logged-in user's name."""
+    key = getattr(user, "key", None)
+    return f"key:{key.prefix}" if key is not None else f"user:{user.get_username()}"
+
+
+def _filters(params: Mapping) -> dict:
+    getlist = getattr(params, "getlist", None)
+    return {
+        name: (getlist(name) if getlist else [params[name]])
+        for name in sorted(params)
+        if name not in _NOT_FILTERS
+    }
+
+
+def _chunks(events: QuerySet) -> Iterator[list[AuditEvent]]:
+    rows = events.iterator(chunk_size=CHUNK_SIZE)
+    while chunk := list(islice(rows, CHUNK_SIZE)):
+        yield chunk
+
+
+def _previous_hashes(*, org_id: int, chunk: list[AuditEvent]) -> dict[int, str]:
+    """seq -> chain hash for every `seq - 1` of the chunk: one query per chunk, not per row."""
+    known = {event.seq: event.chain_hash for event in chunk}
+    known[0] = chain.GENESIS_HASH
+    wanted = {event.seq - 1 for event in chunk} - known.keys()
+    if wanted:
+        known.update(
+            AuditEvent.objects.filter(org_id=org_id, seq__in=wanted).values_list("seq", "chain_hash")
+        )
+    return known
+
+
+def evidence_ndjson_lines(*, org: Organization, events: QuerySet, filters: Mapping, exported_by: str) -> Iterator[bytes]:
+    """The export's NDJSON lines with `prev_chain_hash`, then the manifest line."""
+    digest, rows = hashlib.sha256(), 0
+    vendor = connections[events.db].vendor
+    # PostgreSQL: one transaction, so the server-side cursor streams (as in audit/exports.py).
+    with transaction.atomic(using=events.db, savepoint=False) if vendor == "postgresql" else nullcontext():
+        for chunk in _chunks(events):
+            previous = _previous_hashes(org_id=org.pk, chunk=chunk)
+            for event in chunk:
+                wire = event_wire(event)
+                # null when seq - 1 is missing: the verifier then reports this line, as it should.
+                wire["prev_chain_hash"] = previous.get(event.seq - 1)
+                line = (_json(wire) + "\n").encode()
+                digest.update(line)
+                rows += 1
+                yield line
+    # Read after the body: every exported event is at or below this head (head and rows commit together).
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "org": org.slug,
+        "filters": _filters(filters),
+        "order": [str(field) for field in events.query.order_by],
+        "rows": rows,
+        "body_sha256": digest.hexdigest(),
+        "chain_head": chain_head(org=org),
+        "exported_by": exported_by,
+        "exported_at": format_timestamp(timezone.now()),
+        "hash_rule": HASH_RULE,
+    }
+    yield (_json({"manifest": manifest}) + "\n").encode()
