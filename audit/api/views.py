@@ -16,7 +16,7 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from audit import exports, selectors
+from audit import evidence, exports, selectors
 from audit.api import serializers as s
 from audit.api.ingest import EventIngestMixin
 from audit.api.pagination import CURSOR_PARAM, PAGE_SIZE_PARAM, KeysetPagination, QueryParamError
@@ -154,7 +154,7 @@ class AuditEventDetailView(ReadView):
 
 
 class AuditEventExportView(ReadView):
-    extra_params = (FORMAT_PARAM,)
+    extra_params = (FORMAT_PARAM, evidence.MANIFEST_PARAM)
     takes_filters = True
 
     @extend_schema(
@@ -169,7 +169,16 @@ class AuditEventExportView(ReadView):
             "do not evaluate them; use NDJSON for exact values.\n\n"
             "On PostgreSQL the export reads one consistent snapshot."
         ),
-        parameters=[*s.FILTER_PARAMETERS, _format_parameter(("ndjson", "csv"), "ndjson")],
+        parameters=[
+            *s.FILTER_PARAMETERS,
+            _format_parameter(("ndjson", "csv"), "ndjson"),
+            OpenApiParameter(
+                evidence.MANIFEST_PARAM, OpenApiTypes.STR, enum=["1"],
+                description="Evidence export (NDJSON only): each line adds `prev_chain_hash`, and a last line "
+                "`{\"manifest\": {...}}` holds the filters, row count, body SHA-256, chain head, exporter and time. "
+                "Check it offline with `python -m audit.verify FILE` (docs/integrity.md).",
+            ),
+        ],
         responses={
             (200, "application/x-ndjson"): OpenApiTypes.STR,
             (200, "text/csv"): OpenApiTypes.STR,
@@ -179,7 +188,15 @@ class AuditEventExportView(ReadView):
     def get(self, request, *args, **kwargs):
         fmt = self.output_format(request, ("ndjson", "csv"), "ndjson")
         events = selectors.event_list(org=request_org(request), filters=request.query_params)
-        chunks = exports.buffered(_lines(fmt, events))
+        lines = _lines(fmt, events)
+        if evidence.MANIFEST_PARAM in request.query_params:  # issue 7: evidence-grade export
+            if request.query_params[evidence.MANIFEST_PARAM] != "1" or fmt != "ndjson":
+                raise QueryParamError(evidence.MANIFEST_PARAM, "must be 1, with format=ndjson")
+            lines = evidence.evidence_ndjson_lines(
+                org=request_org(request), events=events, filters=request.query_params,
+                exported_by=evidence.exporter_name(request.user),
+            )
+        chunks = exports.buffered(lines)
         response = StreamingHttpResponse(_streaming_content(chunks, request), content_type=MEDIA_TYPES[fmt])
         filename = f"audit-events-{timezone.now():%Y%m%dT%H%M%SZ}.{fmt}"
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
