@@ -14,9 +14,9 @@ from django.http import Http404, HttpResponseRedirect, QueryDict
 from django.shortcuts import render
 
 from audit import selectors
-from audit.filters import METADATA_PREFIX, FilterError
+from audit.filters import METADATA_PREFIX, EventFilterSet, FilterError, filterset_bind
 from audit.keyset import BadCursor, keyset_page
-from audit.models import Decision, Membership, Outcome
+from audit.models import AuditEvent, Decision, Membership, Outcome
 from audit.suggestions import filter_suggestions, metadata_value_text
 from audit.timeline import timeline_build
 
@@ -170,13 +170,16 @@ def _browse(request, org, *, template: str, nav: str, rows):
     params = _filter_params(request.GET)
     errors = _half_pair_errors(request.GET)
     found = {}
-    if not errors:
-        try:
+    try:
+        if errors:
+            # Still report every other bad parameter at once, without running the query.
+            filterset_bind(EventFilterSet, data=params, queryset=AuditEvent.objects.none())
+        else:
             found = rows(params)
-        except FilterError as error:
-            errors = _errors(error.errors)
-        except BadCursor as error:
-            errors = {"page": [str(error)]}
+    except FilterError as error:
+        errors = {**_errors(error.errors), **errors}
+    except BadCursor as error:
+        errors = {"page": [str(error)]}
     context = {"org": org, "nav": nav, **found, **_panel_context(org=org, params=params, errors=errors, action=request.path)}
     return render(request, template, context, status=400 if errors else 200)
 

@@ -187,7 +187,7 @@ def test_event_page_explains_the_decision(user_client, org):
     assert 'href="/events/?tool=delete_repo"' in html
     assert 'href="/events/?metadata.env=production"' in html
     html = user_client.get("/events/default/").content.decode()
-    assert "No rule matched." in html and "no rule matched: denied by default" in html
+    assert "<strong>No rule matched</strong>" in html and "no rule matched: denied by default" in html
 
 
 def test_hostile_content_is_escaped_everywhere(user_client, org):
@@ -251,3 +251,27 @@ def test_event_and_chain_pages_queries_do_not_grow_with_rows(user_client, org, r
     with django_assert_num_queries(5):  # session, user, membership+org, summary, events
         response = user_client.get("/traces/big/")
     assert response.content.decode().count("<details class=\"tl-call") == rows
+
+
+def test_every_bad_parameter_is_reported_at_once(user_client, mixed):
+    html = user_client.get("/events/?since=yesterday&decision=nope&meta_key=env").content.decode()
+    banner = html[html.index('id="filter-errors"'):]
+    for name in ("since", "decision", "metadata"):
+        assert f'<span class="mono">{name}</span>' in banner, name
+    assert "give a value for metadata key" in banner
+
+
+def test_any_trace_id_gets_a_working_link(user_client, org):
+    odd = "run/42?x=1#frag ü"
+    store_events(org, wire_event(id="odd", trace_id=odd))
+    html = user_client.get("/events/").content.decode()
+    href = re.search(r'href="(/traces/[^"]+)" title="Open trace', html).group(1)
+    assert href == "/traces/run/42%3Fx=1%23frag%20%C3%BC/"
+    page = user_client.get(href)
+    assert page.status_code == 200 and 'data-event-id="odd"' in page.content.decode()
+
+
+def test_a_tampered_page_link_is_an_error_not_a_silent_first_page(user_client, mixed):
+    response = user_client.get("/events/?before=not-a-cursor")
+    assert response.status_code == 400
+    assert "this page link is not valid" in response.content.decode()
