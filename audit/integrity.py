@@ -282,14 +282,17 @@ def integrity_summary(*, org: Organization) -> dict:
     }
 
 
-def chain_status(*, org: Organization, seq: int, last: ChainVerification | None = None) -> dict:
+_READ = object()  # chain_status reads the last verification itself
+
+
+def chain_status(*, org: Organization, seq: int, last: ChainVerification | None | object = _READ) -> dict:
     """How the last verification judged event `seq`: verified, unverified or broken.
 
     Broken at and after the first bad event of the last run; verified up to what the
     last run proved (an earlier run's proof counts when a --since run started later).
-    Pass `last` when showing several events, to read it once.
+    Pass `last` (the last verification, or None) when showing several events, to read it once.
     """
-    if last is None:
+    if last is _READ:
         last = chain_verification_last(org=org)
     state = "unverified"
     if last is not None:

@@ -105,3 +105,22 @@ def test_api_needs_a_read_key(api_client, ingest_key):
     assert api_client.get(URL).status_code == 401
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {ingest_key}")
     assert api_client.get(URL).status_code == 403
+
+
+def _render(org, seqs):
+    from django.template import Context, Template
+
+    template = Template("{% load integrity %}{% for seq in seqs %}{% chain_status_badge seq %}|{% endfor %}")
+    return template.render(Context({"org": org, "seqs": seqs})).split("|")[:-1]
+
+
+def test_status_badges_read_the_last_verification_once_per_page(org, events, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        badges = _render(org, [1, 6])
+    assert all("not yet verified · seq" in badge for badge in badges)
+    AuditEvent.objects.filter(pk=events[4].pk).update(error="tampered")
+    integrity.chain_verification_run(org=org)
+    with django_assert_num_queries(1):
+        verified, broken, after = _render(org, [4, 5, 6])
+    assert 'class="badge chain-status chain-verified o-success"' in verified and "verified · seq 4" in verified
+    assert "chain broken · seq 5" in broken and "broken at seq 5" in broken and "chain broken · seq 6" in after
