@@ -213,3 +213,14 @@ def test_tampering_in_another_organization_does_not_break_this_one(org, other_or
     (other,) = store_events(other_org, wire_event())
     AuditEvent.objects.filter(pk=other.pk).delete()
     assert _verify("--org", org.slug)[0] == 0
+
+
+def test_the_command_line_exits_1_and_names_the_event(org, events, capsys):
+    from django.core.management import ManagementUtility
+
+    AuditEvent.objects.filter(pk=events[8].pk).update(tool="delete_repo")
+    with pytest.raises(SystemExit) as exit_info:
+        ManagementUtility(["manage.py", "verify_chain", "--org", org.slug]).execute()
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert f"seq 9 (id {events[8].event_id}) was changed" in err and "CommandError: hash chain broken for acme" in err
