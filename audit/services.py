@@ -182,11 +182,17 @@ def events_ingest(*, org_id: int, events: list[dict], received_at: str) -> Inges
 
 
 def _stored_hashes_postgres(org_id, event_ids):
-    # One round trip for the whole batch instead of one per 900 ids.
+    """One round trip for the batch: a probe per id on the (org, event_id) unique index.
+
+    The LATERAL ... LIMIT 1 keeps that plan even on statistics older than the table
+    (a fast load before autovacuum analyzes it), where `event_id = ANY(...)` was
+    planned as a scan of the whole organization: 313 ms instead of 2 ms at 200k rows.
+    """
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT event_id, content_hash FROM audit_auditevent WHERE org_id = %s AND event_id = ANY(%s)",
-            [org_id, list(event_ids)],
+            "SELECT e.event_id, e.content_hash FROM unnest(%s::text[]) AS i(event_id) CROSS JOIN LATERAL "
+            "(SELECT event_id, content_hash FROM audit_auditevent WHERE org_id = %s AND event_id = i.event_id LIMIT 1) e",
+            [list(event_ids), org_id],
         )
         return dict(cursor.fetchall())
 
