@@ -14,8 +14,10 @@ was rewritten together with its hash; the stored `content_hash` and the checkpoi
 of earlier verifications break that tie where they can (see `_diagnose`).
 """
 
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 
+from django.db import connection, transaction
 from django.db.models import Min, OuterRef, Subquery
 from django.utils import timezone
 
@@ -53,6 +55,16 @@ class _Broken(Exception):
 
 def _rows(org_id):
     return AuditEvent.objects.filter(org_id=org_id).order_by("seq").values_list(*_COLUMNS, named=True)
+
+
+def _read_transaction():
+    if connection.vendor == "postgresql":
+        # Inside a transaction the server-side cursor is a plain one and rows flow as the
+        # query runs; in autocommit Django declares it WITH HOLD, which materializes the
+        # whole result on the server before the first row. (Not on SQLite: its atomic
+        # blocks begin IMMEDIATE and would hold off ingest for the whole run.)
+        return transaction.atomic(savepoint=False)
+    return nullcontext()
 
 
 def _links(row, previous_hash, *, seq=None) -> bool:
@@ -96,49 +108,51 @@ def chain_verify(*, org: Organization, since: str | int | None = None) -> ChainC
     """Recompute the chain from `since` (a seq or RFC 3339 arrival time; default: the start)."""
     org_id = org.pk
     head_seq, head_hash = _head(org_id)
-    start = _since_seq(org_id=org_id, since=since)
+    # Past the head there is nothing to anchor on; rows there are still checked (and flagged).
+    start = min(_since_seq(org_id=org_id, since=since), head_seq + 1)
     check = ChainCheck(from_seq=start, verified_through=start - 1)
     checkpoints = _checkpoints(org_id=org_id, from_seq=start - 1)
     previous, previous_hash = None, chain.GENESIS_HASH
-    try:
-        if start > 1:
-            # --since: trust the stored hash of the event before, as the anchor.
-            previous = _rows(org_id).filter(seq=start - 1).first()
-            if previous is None:
-                raise _Broken(REMOVED, start - 1, None, f"seq {start - 1} (the anchor before seq {start}) is missing: removed")
-            previous_hash = previous.chain_hash
-            _check_checkpoint(previous, checkpoints)
-        check.last_hash = previous_hash
-        for row in _rows(org_id).filter(seq__gte=start).iterator(chunk_size=CHUNK_SIZE):
-            if row.seq > head_seq:
-                head_seq, head_hash = _head(org_id)  # ingest may have moved the head meanwhile
+    with _read_transaction():
+        try:
+            if start > 1:
+                # --since: trust the stored hash of the event before, as the anchor.
+                previous = _rows(org_id).filter(seq=start - 1).first()
+                if previous is None:
+                    raise _Broken(REMOVED, start - 1, None, f"seq {start - 1} (the anchor before seq {start}) is missing: removed")
+                previous_hash = previous.chain_hash
+                _check_checkpoint(previous, checkpoints)
+            check.last_hash = previous_hash
+            for row in _rows(org_id).filter(seq__gte=start).iterator(chunk_size=CHUNK_SIZE):
                 if row.seq > head_seq:
+                    head_seq, head_hash = _head(org_id)  # ingest may have moved the head meanwhile
+                    if row.seq > head_seq:
+                        raise _Broken(
+                            INSERTED, row.seq, row.event_id,
+                            f"seq {row.seq} (id {row.event_id}) is beyond the chain head (seq {head_seq}): inserted",
+                        )
+                expected = check.verified_through + 1
+                if row.seq != expected:
+                    missing = f"seq {expected}" if row.seq == expected + 1 else f"seqs {expected}–{row.seq - 1}"
                     raise _Broken(
-                        INSERTED, row.seq, row.event_id,
-                        f"seq {row.seq} (id {row.event_id}) is beyond the chain head (seq {head_seq}): inserted",
+                        REMOVED, expected, None,
+                        f"{missing} missing: removed (the next stored event is seq {row.seq}, id {row.event_id})",
                     )
-            expected = check.verified_through + 1
-            if row.seq != expected:
-                missing = f"seq {expected}" if row.seq == expected + 1 else f"seqs {expected}–{row.seq - 1}"
-                raise _Broken(
-                    REMOVED, expected, None,
-                    f"{missing} missing: removed (the next stored event is seq {row.seq}, id {row.event_id})",
-                )
-            if not _links(row, previous_hash):
-                raise _diagnose(
-                    org_id=org_id, row=row, previous=previous, previous_hash=previous_hash, head=(head_seq, head_hash)
-                )
-            _check_checkpoint(row, checkpoints)
-            previous, previous_hash = row, row.chain_hash
-            check.verified_through, check.last_hash = row.seq, row.chain_hash
-            check.events_checked += 1
-        _check_tail(org_id=org_id, last_seq=check.verified_through, last_hash=previous_hash, head=(head_seq, head_hash))
-    except _Broken as broken:
-        check.ok = False
-        check.kind, check.first_bad_seq, check.first_bad_event_id = broken.kind, broken.seq, broken.event_id
-        check.message = broken.message
-        check.verified_through = min(check.verified_through, broken.seq - 1)
-        check.last_hash = ""  # a broken run proves no checkpoint
+                if not _links(row, previous_hash):
+                    raise _diagnose(
+                        org_id=org_id, row=row, previous=previous, previous_hash=previous_hash, head=(head_seq, head_hash)
+                    )
+                _check_checkpoint(row, checkpoints)
+                previous, previous_hash = row, row.chain_hash
+                check.verified_through, check.last_hash = row.seq, row.chain_hash
+                check.events_checked += 1
+            _check_tail(org_id=org_id, last_seq=check.verified_through, last_hash=previous_hash, head=(head_seq, head_hash))
+        except _Broken as broken:
+            check.ok = False
+            check.kind, check.first_bad_seq, check.first_bad_event_id = broken.kind, broken.seq, broken.event_id
+            check.message = broken.message
+            check.verified_through = min(check.verified_through, broken.seq - 1)
+            check.last_hash = ""  # a broken run proves no checkpoint
     check.to_seq = max(head_seq, check.verified_through)
     if check.ok:
         check.message = (

@@ -224,3 +224,8 @@ def test_the_command_line_exits_1_and_names_the_event(org, events, capsys):
     assert exit_info.value.code == 1
     err = capsys.readouterr().err
     assert f"seq 9 (id {events[8].event_id}) was changed" in err and "CommandError: hash chain broken for acme" in err
+
+
+def test_since_past_the_head_has_nothing_to_verify(org, events):
+    code, output = _verify("--org", org.slug, "--since", "50")
+    assert code == 0 and "nothing to verify from seq 11 (head is seq 10)" in output
