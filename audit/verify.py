@@ -100,8 +100,9 @@ def _check_links(by_seq, problems: Problems):
             problems.add(number, f"line {number} (seq 1) does not start from the genesis hash")
         before = by_seq.get(seq - 1)
         if before is not None and previous != before[1]:
+            # Blame the line holding seq - 1: its hash is not the one its successor recorded.
             problems.add(
-                max(number, before[0]),
+                before[0],
                 f"line {number} (seq {seq}) does not link to line {before[0]} (seq {seq - 1}): "
                 "its prev_chain_hash is not that line's chain_hash",
             )

@@ -178,3 +178,16 @@ def test_verify_reports_a_duplicated_seq_and_a_line_past_the_head():
     assert problems.first_line() == 1
     assert any("past the chain head" in message for message in messages)
     assert any("seq 1 already appeared on line 1" in message for message in messages)
+
+
+def test_a_rehashed_line_whose_successor_is_exported_is_named(reader, events, tmp_path):
+    rows = _export(reader).splitlines(keepends=True)  # all 8, newest first: line n holds seq 9 - n
+    record = json.loads(rows[2])  # line 3, seq 6
+    record["actor"] = "mallory@company.com"
+    record["chain_hash"] = chain.next_chain_hash(record["prev_chain_hash"], record)
+    rows[2] = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+    path = tmp_path / "rehashed.ndjson"
+    path.write_bytes(b"".join(rows))
+    result = _run(path)
+    assert result.returncode == 1
+    assert "FAILED: first bad line 3" in result.stderr and "line 2 (seq 7) does not link to line 3 (seq 6)" in result.stderr
