@@ -36,6 +36,11 @@ urlpatterns = [
     path("traces/<trace_id:trace_id>", views.TraceDetailView.as_view(), name="api-trace"),
     path("integrity", IntegrityView.as_view(), name="api-integrity"),
     path("schema", SpectacularAPIView.as_view(), name="api-schema"),
-    # The split view serves its init script as a file, so the page runs under our CSP (no inline script).
-    path("docs", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    # The split view serves its init script as a file and api/docs.html drops the inline
+    # style, so Swagger UI runs under our CSP; its assets come from drf-spectacular-sidecar.
+    path(
+        "docs",
+        SpectacularSwaggerSplitView.as_view(url_name="api-schema", template_name="api/docs.html"),
+        name="api-docs",
+    ),
 ]
