@@ -21,7 +21,7 @@ def _machine():
         settings = dict(
             conn.execute(
                 "SELECT name, current_setting(name) FROM pg_settings WHERE name IN "
-                "('shared_buffers', 'work_mem', 'synchronous_commit', 'max_wal_size')"
+                "('shared_buffers', 'work_mem', 'synchronous_commit', 'max_wal_size', 'autovacuum')"
             ).fetchall()
         )
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()

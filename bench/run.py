@@ -107,6 +107,7 @@ def run(*, args, servers, port, results):
             port=port, key=ingest_key, bodies=bodies, expected=http_events, clients=args.clients, org_id=org.pk, conn=conn
         )
         del bodies
+        ingest.analyze_tables(conn)
         _log(f"  {results['ingest']['rate']:.0f} events/s; raw COPY of the same rows")
         results["raw_copy"] = ingest.raw_copy(conn=conn, org_id=org.pk)
         _log(f"  raw COPY {results['raw_copy']['rate']:.0f} rows/s")
@@ -114,7 +115,8 @@ def run(*, args, servers, port, results):
         if rest > 0:
             _log(f"loading {rest} more events through events_ingest in this process")
             results["service_load"] = ingest.service_load(
-                org_id=org.pk, count=rest, seed=2, batch_size=args.batch, days=args.days
+                org_id=org.pk, count=rest, seed=2, batch_size=args.batch, days=args.days,
+                analyze=lambda: ingest.analyze_tables(conn),
             )
             _log(f"  {results['service_load']['rate']:.0f} events/s")
         conn.execute("VACUUM ANALYZE audit_auditevent")
