@@ -124,3 +124,22 @@ def test_status_badges_read_the_last_verification_once_per_page(org, events, dja
         verified, broken, after = _render(org, [4, 5, 6])
     assert 'class="badge chain-status chain-verified o-success"' in verified and "verified · seq 4" in verified
     assert "chain broken · seq 5" in broken and "broken at seq 5" in broken and "chain broken · seq 6" in after
+
+
+def test_event_and_trace_pages_show_the_chain_status_at_one_query_per_page(client, viewer, org):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    events = store_events(org, *(wire_event(trace_id="trace-x") for _ in range(3)))
+    integrity.chain_verification_run(org=org)
+    (later,) = store_events(org, wire_event(trace_id="trace-x"))
+    client.force_login(viewer)
+    page = client.get(f"/events/{events[1].event_id}/").content.decode()
+    assert "verified · seq 2" in page
+    with CaptureQueriesContext(connection) as few:
+        page = client.get("/traces/trace-x/").content.decode()
+    assert page.count(">verified · seq") == 3 and "not yet verified · seq 4" in page
+    store_events(org, *(wire_event(trace_id="trace-x") for _ in range(20)))
+    with CaptureQueriesContext(connection) as many:
+        assert client.get("/traces/trace-x/").content.decode().count("chain-status") == 24
+    assert len(many) == len(few)
