@@ -8,7 +8,8 @@ Parameters (different parameters are ANDed; repeating one ORs its values):
   a JSON number or boolean also matches the stored number or boolean
   (`metadata.ticket=4711` finds `{"ticket": 4711}` and `{"ticket": "4711"}`).
   On PostgreSQL each pair is a `metadata @> {...}` containment query, served by the
-  GIN jsonb_path_ops index `audit_event_metadata_gin`; on SQLite a key equality.
+  GIN jsonb_path_ops index `audit_event_metadata_gin`; on SQLite an equality on the
+  key's value read with json_each.
 * `since`, `until`: RFC 3339 with a zone, or relative to now (`30s`, `15m`, `24h`,
   `7d`, `2w`); both bounds are inclusive.
 * `q`: case-insensitive substring of actor, slug, tool, trace id or error.
@@ -17,7 +18,6 @@ An invalid value is a form error keyed by the parameter's name: the API answers 
 with it, the browser form shows it.
 """
 
-import hashlib
 import math
 import re
 from collections.abc import Mapping
@@ -27,8 +27,7 @@ import django_filters
 import django_filters.fields
 from django import forms
 from django.db import connections
-from django.db.models import Exists, OuterRef, Q
-from django.db.models.fields.json import KeyTransform
+from django.db.models import BooleanField, Exists, Expression, F, OuterRef, Q
 from django.utils import timezone
 
 from audit.models import AuditEvent, Decision, Outcome, TraceSummary
@@ -175,21 +174,53 @@ def metadata_candidates(value: str) -> list:
     return candidates
 
 
+class _SqliteMetadataEquals(Expression):
+    """SQLite: `metadata` has `key` with a value equal to one of `candidates`, type for type.
+
+    Read through json_each rather than a JSON path: SQLite's paths cannot name a key
+    that contains a double quote, and any printable key is valid metadata.
+    """
+
+    conditional = True
+    output_field = BooleanField()
+
+    def __init__(self, key, candidates):
+        super().__init__()
+        self.source, self.key, self.candidates = F("metadata"), key, candidates
+
+    def get_source_expressions(self):
+        return [self.source]
+
+    def set_source_expressions(self, exprs):
+        (self.source,) = exprs
+
+    def as_sql(self, compiler, connection):
+        column, params = compiler.compile(self.source)
+        conditions, values = [], []
+        for candidate in self.candidates:
+            if isinstance(candidate, bool):
+                conditions.append("j.type = %s")
+                values.append("true" if candidate else "false")
+            elif isinstance(candidate, (int, float)):
+                conditions.append("(j.type IN ('integer', 'real') AND j.atom = %s)")
+                values.append(candidate if -(2**63) <= candidate < 2**63 else float(candidate))
+            else:
+                conditions.append("(j.type = 'text' AND j.atom = %s)")
+                values.append(candidate)
+        sql = f"EXISTS (SELECT 1 FROM json_each({column}) AS j WHERE j.key = %s AND ({' OR '.join(conditions)}))"
+        return sql, (*params, self.key, *values)
+
+
 def metadata_match(queryset, *, key: str, values: list[str]):
     """Keep events whose `metadata[key]` equals any of `values` (typed as metadata_candidates says)."""
     candidates = [candidate for value in values for candidate in metadata_candidates(value)]
-    if connections[queryset.db].vendor == "postgresql":
-        # Containment, not a key transform: `metadata @> {...}` is what the GIN index serves.
-        condition = Q()
-        for candidate in candidates:
-            condition |= Q(metadata__contains={key: candidate})
-        return queryset.filter(condition)
-    # An alias of KeyTransform, not `metadata__<key>`: a key may itself contain "__".
-    alias = f"metadata_key_{hashlib.sha1(key.encode()).hexdigest()[:16]}"
+    if connections[queryset.db].vendor != "postgresql":
+        return queryset.filter(_SqliteMetadataEquals(key, candidates))
+    # Containment, not a key transform: `metadata @> {...}` is what the GIN index serves.
     condition = Q()
     for candidate in candidates:
-        condition |= Q(**{alias: candidate})
-    return queryset.alias(**{alias: KeyTransform(key, "metadata")}).filter(condition)
+        condition |= Q(metadata__contains={key: candidate})
+    return queryset.filter(condition)
 
 
 class MetadataFilter(django_filters.Filter):

@@ -236,3 +236,18 @@ def test_trace_filter_errors_name_the_parameter(db):
     filterset = TraceFilterSet(QueryDict("decision=nope&since=later"), queryset=TraceSummary.objects.none())
     assert not filterset.is_valid()
     assert set(filterset.errors) == {"decision", "since"}
+
+
+@pytest.mark.parametrize("key", ["a.b", 'quote"d', "apostrophe's", "ünïcode", "a[0]", "$", "sp ace", "back\\slash"])
+def test_metadata_keys_with_any_printable_characters(org, key):
+    store_events(org, wire_event(metadata={key: "yes", "other": "no"}), wire_event(metadata={"other": "yes"}))
+    events = AuditEvent.objects.filter(org=org)
+    assert count(f"metadata.{quote(key)}=yes", events) == 1
+    assert count(f"metadata.{quote(key)}=no", events) == 0
+
+
+def test_metadata_numbers_beyond_64_bits(org):
+    store_events(org, wire_event(metadata={"big": 10**20}), wire_event(metadata={"big": "1"}))
+    events = AuditEvent.objects.filter(org=org)
+    assert count("metadata.big=100000000000000000000", events) == 1
+    assert count("metadata.big=1", events) == 1
