@@ -146,7 +146,10 @@ def chain_verify(*, org: Organization, since: str | int | None = None) -> ChainC
                 previous, previous_hash = row, row.chain_hash
                 check.verified_through, check.last_hash = row.seq, row.chain_hash
                 check.events_checked += 1
-            _check_tail(org_id=org_id, last_seq=check.verified_through, last_hash=previous_hash, head=(head_seq, head_hash))
+            _check_tail(
+                org_id=org_id, last_seq=check.verified_through, last_hash=previous_hash, head=(head_seq, head_hash),
+                proven_through=max(checkpoints, default=0),
+            )
         except _Broken as broken:
             check.ok = False
             check.kind, check.first_bad_seq, check.first_bad_event_id = broken.kind, broken.seq, broken.event_id
@@ -173,8 +176,16 @@ def _check_checkpoint(row, checkpoints):
         )
 
 
-def _check_tail(*, org_id, last_seq, last_hash, head):
+def _check_tail(*, org_id, last_seq, last_hash, head, proven_through):
     head_seq, head_hash = head
+    if last_seq < proven_through:
+        # The end was cut off and the head moved back to match: only an earlier proof shows it.
+        if not AuditEvent.objects.filter(org_id=org_id, seq__gt=last_seq, seq__lte=proven_through).exists():
+            raise _Broken(
+                REMOVED, last_seq + 1, None,
+                f"the chain ends at seq {last_seq}, but an earlier verification proved it through seq "
+                f"{proven_through}: seq {last_seq + 1} onwards removed",
+            )
     if last_seq < head_seq:
         if AuditEvent.objects.filter(org_id=org_id, seq__gt=last_seq, seq__lte=head_seq).exists():
             return  # stored after this run began reading; the next run covers them

@@ -229,3 +229,13 @@ def test_the_command_line_exits_1_and_names_the_event(org, events, capsys):
 def test_since_past_the_head_has_nothing_to_verify(org, events):
     code, output = _verify("--org", org.slug, "--since", "50")
     assert code == 0 and "nothing to verify from seq 11 (head is seq 10)" in output
+
+
+def test_cutting_off_the_end_and_moving_the_head_back_is_caught_by_an_earlier_run(org, events):
+    assert _verify("--org", org.slug)[0] == 0
+    AuditEvent.objects.filter(org=org, seq__gte=9).delete()
+    Organization.objects.filter(pk=org.pk).update(chain_seq=8, chain_hash=events[7].chain_hash)
+    code, output = _verify("--org", org.slug)
+    assert code == 1
+    assert "the chain ends at seq 8, but an earlier verification proved it through seq 10" in output
+    assert (_last().kind, _last().first_bad_seq) == ("removed", 9)
