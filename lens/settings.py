@@ -115,6 +115,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # A message a dead worker had taken comes back after this many seconds.
     "visibility_timeout": env.int("LENS_BROKER_VISIBILITY_TIMEOUT", default=300),
+    # ...once a live worker sweeps for it: kombu's default sweep runs only every ~100 s
+    # (10 s x every 10th call), holding a dead worker's acknowledged events that much longer.
+    "unacked_restore_interval": 5,
+    "unacked_restore_throttle": 1,
     "socket_connect_timeout": 2,
     "socket_timeout": 5,
 }
