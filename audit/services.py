@@ -141,6 +141,7 @@ def events_ingest(*, org_id: int, events: list[dict], received_at: str) -> Inges
     """Store clean wire events once each, extending the organization's hash chain."""
     result = IngestResult()
     received = datetime.fromisoformat(received_at).astimezone(UTC)
+    received_at = format_timestamp(received)  # hash exactly what a stored row reads back as
     postgres = connection.vendor == "postgresql"
     with transaction.atomic():
         _lock_org_chain(org_id)

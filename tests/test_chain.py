@@ -18,3 +18,13 @@ def test_stored_events_recompute_to_their_chain_hashes(org):
         assert previous == event.chain_hash
     org.refresh_from_db()
     assert (org.chain_seq, org.chain_hash) == (3, previous)
+
+
+def test_received_at_in_any_rfc3339_form_still_verifies(org):
+    from audit import services
+    from audit.validation import validate_event
+
+    event, _ = validate_event(wire_event(), max_bytes=1 << 20)
+    services.events_ingest(org_id=org.pk, events=[event], received_at="2026-11-23T11:00:00+01:00")
+    stored = AuditEvent.objects.get(org=org)
+    assert chain.next_chain_hash(chain.GENESIS_HASH, event_wire(stored)) == stored.chain_hash

@@ -246,9 +246,9 @@ def test_list_page_queries_do_not_grow_with_rows(user_client, org, rows, django_
 @pytest.mark.parametrize("rows", [5, 50])
 def test_event_and_chain_pages_queries_do_not_grow_with_rows(user_client, org, rows, django_assert_num_queries):
     store_events(org, *[wire_event(id=f"r{n}", trace_id="big", timestamp=_at(n * 50), slug=f"conn-{n % 4:03d}") for n in range(rows)])
-    with django_assert_num_queries(4):  # session, user, membership+org, event
+    with django_assert_num_queries(5):  # session, user, membership+org, event, chain status
         assert user_client.get("/events/r1/").status_code == 200
-    with django_assert_num_queries(5):  # session, user, membership+org, summary, events
+    with django_assert_num_queries(6):  # session, user, membership+org, summary, events, chain status
         response = user_client.get("/traces/big/")
     assert response.content.decode().count("<details class=\"tl-call") == rows
 
