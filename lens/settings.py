@@ -143,6 +143,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_RATES": {"ingest": LENS_INGEST_RATE, "read": LENS_READ_RATE},
     "UNAUTHENTICATED_USER": None,
+    # A database outage is a 503 with Retry-After, not a 500.
+    "EXCEPTION_HANDLER": "audit.api.exceptions.api_exception_handler",
 }
 
 SPECTACULAR_SETTINGS = {
