@@ -130,6 +130,8 @@ LENS_MAX_BATCH_EVENTS = env.int("LENS_MAX_BATCH_EVENTS", default=5000)
 LENS_MAX_EVENT_BYTES = env.int("LENS_MAX_EVENT_BYTES", default=256 * 1024)
 LENS_INGEST_RATE = env.str("LENS_INGEST_RATE", default="600/min")
 LENS_READ_RATE = env.str("LENS_READ_RATE", default="1200/min")
+# Failed API-key attempts allowed per client address and window; past it, 429.
+LENS_AUTH_FAILURE_RATE = env.str("LENS_AUTH_FAILURE_RATE", default="30/min")
 # Seconds a client should wait before retrying when the queue is unreachable.
 LENS_RETRY_AFTER_SECONDS = env.int("LENS_RETRY_AFTER_SECONDS", default=5)
 
