@@ -201,3 +201,39 @@ class ChainVerification(models.Model):
 
     def __str__(self):
         return f"{self.org} chain {'ok' if self.ok else 'BROKEN'} through {self.verified_through}"
+
+
+class AccessRecord(models.Model):
+    """One read of the audit trail: who read or exported what, with which filters, when.
+
+    Written by `audit.access_log.access_record` from every API view that returns
+    events; shown to the organization's admins at /api/v1/access-log.
+    """
+
+    class Action(models.TextChoices):
+        EVENT_LIST = "event-list"
+        EVENT_VIEW = "event-view"
+        EXPORT = "export"
+        TRACE_LIST = "trace-list"
+        TRACE_VIEW = "trace-view"
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="access_records")
+    at = models.DateTimeField()
+    # Who: a login or an API key (kept as text too, so the record outlives both).
+    actor = models.CharField(max_length=200)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    address = models.GenericIPAddressField(null=True, blank=True)
+    # What: the action, the path, the event or trace id for single reads, the output format.
+    action = models.CharField(max_length=16, choices=Action.choices)
+    path = models.CharField(max_length=2000)
+    target = models.CharField(max_length=128, blank=True)
+    format = models.CharField(max_length=16, blank=True)
+    # Which filters: the query's filter parameters, name -> list of values.
+    filters = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["org", "-at", "-id"], name="audit_access_org_at")]
+
+    def __str__(self):
+        return f"{self.actor} {self.action} {self.path}"
