@@ -27,7 +27,7 @@ import django_filters
 import django_filters.fields
 from django import forms
 from django.db import connections
-from django.db.models import BooleanField, Exists, Expression, F, OuterRef, Q
+from django.db.models import BooleanField, Expression, F, Q
 from django.utils import timezone
 
 from audit.models import AuditEvent, Decision, Outcome, TraceSummary
@@ -321,14 +321,20 @@ class TraceFilterSet(EventFilterSet):
     `since`/`until` keep traces whose span [started_at, ended_at] overlaps the window;
     `trace_id` matches the trace; every other parameter keeps traces that contain at
     least one matching event (all such parameters on the same event, inside the window
-    when one is given). That is an EXISTS probe on the (org, trace_id) index per trace,
-    never a GROUP BY over events.
+    when one is given). `events` is the organization's events: the matching trace ids
+    are one `trace_id IN (SELECT …)` over them, never a GROUP BY over events. (A
+    correlated EXISTS per trace was measured 60–240x slower on SQLite at 100k events,
+    whose planner probes it through the decision or actor index.)
     """
 
     class Meta:
         model = TraceSummary
         fields = []
         form = EventFilterForm
+
+    def __init__(self, data=None, queryset=None, *, events=None, **kwargs):
+        super().__init__(data, queryset, **kwargs)
+        self.events = events
 
     def filter_queryset(self, queryset):
         data = self.form.cleaned_data
@@ -340,25 +346,28 @@ class TraceFilterSet(EventFilterSet):
         if data.get("trace_id"):
             queryset = queryset.filter(trace_id=data["trace_id"])
 
-        events = AuditEvent.objects.filter(org_id=OuterRef("org_id"), trace_id=OuterRef("trace_id"))
-        used = False
-        for name, value in data.items():
-            if name in ("since", "until", "trace_id") or value in (None, "", []):
-                continue
-            events = self.filters[name].filter(events, value)
-            used = True
-        if used:
+        event_filters = {
+            name: value
+            for name, value in data.items()
+            if name not in ("since", "until", "trace_id") and value not in (None, "", [])
+        }
+        if event_filters:
+            if self.events is None:
+                raise TypeError("TraceFilterSet needs events= (the organization's events) to filter by event fields")
+            events = self.events
+            for name, value in event_filters.items():
+                events = self.filters[name].filter(events, value)
             if since:
                 events = events.filter(timestamp__gte=since)
             if until:
                 events = events.filter(timestamp__lte=until)
-            queryset = queryset.filter(Exists(events))
+            queryset = queryset.filter(trace_id__in=events.order_by().values("trace_id"))
         return queryset
 
 
-def filterset_bind(filterset_class, *, data: Mapping | None, queryset):
+def filterset_bind(filterset_class, *, data: Mapping | None, queryset, **kwargs):
     """A bound, validated filterset; raises FilterError when a parameter is invalid."""
-    filterset = filterset_class(data if data is not None else {}, queryset=queryset)
+    filterset = filterset_class(data if data is not None else {}, queryset=queryset, **kwargs)
     if not filterset.is_valid():
         raise FilterError(filterset)
     return filterset

@@ -58,7 +58,8 @@ def event_facets(*, org: Organization, filters: Mapping | None = None, limit: in
 def trace_list(*, org: Organization, filters: Mapping | None = None) -> QuerySet:
     """Matching trace summaries, latest start first."""
     traces = TraceSummary.objects.filter(org=org)
-    return filterset_bind(TraceFilterSet, data=filters, queryset=traces).qs.order_by(*TRACE_ORDER)
+    events = AuditEvent.objects.filter(org=org)
+    return filterset_bind(TraceFilterSet, data=filters, queryset=traces, events=events).qs.order_by(*TRACE_ORDER)
 
 
 def trace_chain(

@@ -199,7 +199,8 @@ def traces(events, org):
 
 
 def trace_ids(params, queryset):
-    filterset = TraceFilterSet(QueryDict(params), queryset=queryset)
+    org_events = AuditEvent.objects.filter(org_id__in=queryset.values("org_id"))
+    filterset = TraceFilterSet(QueryDict(params), queryset=queryset, events=org_events)
     assert filterset.is_valid(), filterset.errors
     return sorted(filterset.qs.values_list("trace_id", flat=True))
 
