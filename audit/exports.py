@@ -25,6 +25,7 @@ from collections.abc import Iterable, Iterator
 
 from django.db import connections, transaction
 from django.db.models import QuerySet
+from django.db.models.expressions import RawSQL
 
 from audit.models import AuditEvent
 from audit.wire import event_wire
@@ -57,8 +58,70 @@ def _wire_rows(events) -> Iterator[dict]:
         yield event_wire(event)
 
 
+# --- PostgreSQL builds the lines itself -------------------------------------------------
+# Per-row Python (model instance, wire dict, json.dumps) bounded the export far below
+# what COPY TO reads (bench/REPORT.md). On PostgreSQL each line is built by the query,
+# in the wire form of `event_wire` — same fields and order, UTC timestamps with
+# microseconds, duration_ms as a float (212.0) — and passes through Python as text.
+# Nested objects print as PostgreSQL prints jsonb (a space after `:` and `,`): the
+# same JSON values as the Python path, not the same bytes.
+
+_T = '"audit_auditevent".'
+_PG_TIME = """to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+_PG_FLOAT = "CASE WHEN {0} = trunc({0}) AND abs({0}) < 1e15 THEN trunc({0})::bigint::text || '.0' ELSE {0}::text END"
+_PG_COLUMNS = {
+    "id": _T + '"event_id"',
+    "timestamp": _PG_TIME.format(_T + '"timestamp"'),
+    "received_at": _PG_TIME.format(_T + '"received_at"'),
+    "duration_ms": _PG_FLOAT.format(_T + '"duration_ms"'),
+}
+_PG_NOT_TEXT = ("arguments", "rule", "metadata", "server", "duration_ms", "status_code", "seq")
+_PG_FORMULA_PREFIXES = "'=', '+', '-', '@', E'\\t', E'\\r'"  # _FORMULA_PREFIXES
+# csv.writer's QUOTE_MINIMAL: quote a cell that holds a comma, a quote, CR or LF.
+_PG_CSV_QUOTE = """(SELECT CASE WHEN v ~ '[",\\r\\n]' THEN '"' || replace(v, '"', '""') || '"' ELSE v END FROM (SELECT {} AS v) c)"""
+
+
+def _pg_column(name):
+    return _PG_COLUMNS.get(name, _T + f'"{name}"')
+
+
+def _pg_ndjson_sql():
+    fields = ", ".join(
+        f"({_pg_column(name)})::json AS {name}" if name == "duration_ms" else f"{_pg_column(name)} AS {name}"
+        for name in CSV_COLUMNS
+    )
+    return f"(SELECT row_to_json(r)::text FROM (SELECT {fields}) r)"
+
+
+def _pg_csv_cell(name):
+    value = _pg_column(name)
+    if name in _PG_NOT_TEXT:
+        text = f"({value})::text"
+    else:  # text: defuse spreadsheet formulas as _cell does
+        text = f"CASE WHEN left({value}, 1) IN ({_PG_FORMULA_PREFIXES}) THEN '''' || {value} ELSE {value} END"
+    return f"coalesce({_PG_CSV_QUOTE.format(text)}, '')"
+
+
+def _pg_csv_sql():
+    return "concat_ws(',', " + ", ".join(_pg_csv_cell(name) for name in CSV_COLUMNS) + ") || E'\\r\\n'"
+
+
+def _pg_lines(events: QuerySet, line_sql: str) -> Iterator[bytes]:
+    lines = events.annotate(wire_line=RawSQL(line_sql, ())).values_list("wire_line", flat=True)
+    with transaction.atomic(using=events.db, savepoint=False):
+        for line in lines.iterator(chunk_size=CHUNK_SIZE):
+            yield line.encode()
+
+
+def _on_postgres(events) -> bool:
+    return isinstance(events, QuerySet) and connections[events.db].vendor == "postgresql"
+
+
 def export_ndjson_lines(events: QuerySet | Iterable[AuditEvent]) -> Iterator[bytes]:
     """One UTF-8 JSON line per event (a QuerySet is read in chunks)."""
+    if _on_postgres(events):
+        yield from (line + b"\n" for line in _pg_lines(events, _pg_ndjson_sql()))
+        return
     for row in _wire_rows(events):
         yield (_json(row) + "\n").encode()
 
@@ -84,6 +147,9 @@ def export_csv_lines(events: QuerySet | Iterable[AuditEvent]) -> Iterator[bytes]
     """A header line, then one CSV line per event (a QuerySet is read in chunks)."""
     writer = csv.writer(_Line(), lineterminator="\r\n")
     yield writer.writerow(CSV_COLUMNS).encode()
+    if _on_postgres(events):
+        yield from _pg_lines(events, _pg_csv_sql())
+        return
     for row in _wire_rows(events):
         yield writer.writerow([_cell(row[column]) for column in CSV_COLUMNS]).encode()
 
