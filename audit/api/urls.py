@@ -2,6 +2,7 @@ from django.urls import path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from audit.api import schema, views  # noqa: F401 (schema registers the auth scheme)
+from audit.api.access_log import AccessLogView
 from audit.api.integrity import IntegrityView
 
 
@@ -35,6 +36,7 @@ urlpatterns = [
     path("traces", views.TraceListView.as_view(), name="api-traces"),
     path("traces/<trace_id:trace_id>", views.TraceDetailView.as_view(), name="api-trace"),
     path("integrity", IntegrityView.as_view(), name="api-integrity"),
+    path("access-log", AccessLogView.as_view(), name="api-access-log"),
     path("schema", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves its init script as a file and api/docs.html drops the inline
     # style, so Swagger UI runs under our CSP; its assets come from drf-spectacular-sidecar.

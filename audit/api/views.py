@@ -16,7 +16,7 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from audit import evidence, exports, selectors
+from audit import access_log, evidence, exports, selectors
 from audit.api import serializers as s
 from audit.api.ingest import EventIngestMixin
 from audit.api.pagination import CURSOR_PARAM, PAGE_SIZE_PARAM, KeysetPagination, QueryParamError
@@ -131,6 +131,7 @@ class AuditEventListView(ReadView):
         fmt = self.output_format(request, ("json", "csv", "ndjson"), "json")
         events = selectors.event_list(org=request_org(request), filters=request.query_params)
         page = EVENT_PAGES.paginate(events, request)
+        access_log.access_record(request=request, action="event-list")
         headers = {"Link": page.link_header} if page.links else {}
         if fmt == "json":
             results = [event_wire(event) for event in page.items]
@@ -150,7 +151,9 @@ class AuditEventDetailView(ReadView):
         responses={200: s.EventSerializer, **_READ_ERRORS, **_NOT_FOUND},
     )
     def get(self, request, event_id):
-        return Response(event_wire(selectors.event_get(org=request_org(request), event_id=event_id)))
+        event = selectors.event_get(org=request_org(request), event_id=event_id)
+        access_log.access_record(request=request, action="event-view", target=event_id)
+        return Response(event_wire(event))
 
 
 class AuditEventExportView(ReadView):
@@ -188,6 +191,7 @@ class AuditEventExportView(ReadView):
     def get(self, request, *args, **kwargs):
         fmt = self.output_format(request, ("ndjson", "csv"), "ndjson")
         events = selectors.event_list(org=request_org(request), filters=request.query_params)
+        access_log.access_record(request=request, action="export")
         lines = _lines(fmt, events)
         if evidence.MANIFEST_PARAM in request.query_params:  # issue 7: evidence-grade export
             if request.query_params[evidence.MANIFEST_PARAM] != "1" or fmt != "ndjson":
@@ -222,6 +226,7 @@ class TraceListView(ReadView):
     def get(self, request, *args, **kwargs):
         traces = selectors.trace_list(org=request_org(request), filters=request.query_params)
         page = TRACE_PAGES.paginate(traces, request)
+        access_log.access_record(request=request, action="trace-list")
         results = [s.trace_summary_data(trace) for trace in page.items]
         return Response({"next": page.next_url, "previous": page.previous_url, "results": results})
 
@@ -239,6 +244,7 @@ class TraceDetailView(ReadView):
     )
     def get(self, request, trace_id):
         summary, events = selectors.trace_chain(org=request_org(request), trace_id=trace_id)
+        access_log.access_record(request=request, action="trace-view", target=trace_id)
         return Response(
             {
                 "trace": s.trace_summary_data(summary),

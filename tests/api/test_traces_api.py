@@ -131,13 +131,13 @@ def test_another_organizations_trace_is_404_never_403(stored, get, other_read_ke
 
 def test_list_query_count(org, warm, django_assert_num_queries):
     store_events(org, *[wire_event() for _ in range(30)])
-    with django_assert_num_queries(2):  # the key, the page
+    with django_assert_num_queries(3):  # the key, the page, the access record
         response = warm(URL, {"decision": "allow", "metadata.env": "production", "page_size": "20"})
     assert len(response.json()["results"]) == 20
 
 
 def test_chain_query_count(org, warm, django_assert_num_queries):
     store_events(org, *[wire_event(trace_id="long") for _ in range(25)])
-    with django_assert_num_queries(3):  # the key, the summary, the events
+    with django_assert_num_queries(4):  # the key, the summary, the events, the access record
         response = warm(f"{URL}/long")
     assert len(response.json()["events"]) == 25
