@@ -81,8 +81,9 @@ def test_a_session_export_names_the_user(client, viewer, events):
 def test_previous_hashes_are_looked_up_per_chunk_not_per_row(reader, org, django_assert_num_queries):
     store_events(org, *(wire_event(decision="deny" if n % 2 else "allow") for n in range(40)))
     _export(reader)  # the key's last-used time is written once, here
-    # The key, the events, one lookup of every seq - 1 for the chunk, the head (with its last event).
-    with django_assert_num_queries(4):
+    # The key, the access record, the events, one lookup of every seq - 1 for the chunk, the head
+    # (with its last event).
+    with django_assert_num_queries(5):
         rows = _lines(_export(reader, "decision=deny&manifest=1"))
     assert len(rows) == 21
 
