@@ -4,3 +4,6 @@ urlpatterns = [
     path("api/v1/", include("audit.api.urls")),
     path("", include("audit.urls")),
 ]
+
+# An API path no route matches answers JSON like every other API 404.
+handler404 = "audit.api.exceptions.not_found"

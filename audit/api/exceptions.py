@@ -9,6 +9,8 @@ import logging
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
+from django.http import JsonResponse
+from django.views import defaults
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -25,3 +27,11 @@ def api_exception_handler(exc, context):
             headers={"Retry-After": str(settings.LENS_RETRY_AFTER_SECONDS)},
         )
     return exception_handler(exc, context)
+
+
+def not_found(request, exception):
+    """Django's 404 for a path no route matched (an id outside its pattern, say): JSON under
+    /api/, as the API documents its 404s; the usual page everywhere else."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return defaults.page_not_found(request, exception)

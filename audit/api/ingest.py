@@ -1,7 +1,7 @@
 """POST /api/v1/audit-events: the thin HTTP face of `services.events_receive` (SPEC §2)."""
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
@@ -64,7 +64,15 @@ class EventIngestMixin:
         responses={
             202: IngestResponseSerializer,
             207: OpenApiResponse(IngestResponseSerializer, description="Some items were not accepted."),
-            400: OpenApiResponse(IngestResponseSerializer, description="Nothing accepted, or the body is unreadable."),
+            400: OpenApiResponse(
+                # Receipts when nothing was accepted; `detail` alone when the body is unreadable.
+                PolymorphicProxySerializer(
+                    component_name="IngestRejected",
+                    serializers=[IngestResponseSerializer, ErrorSerializer],
+                    resource_type_field_name=None,
+                ),
+                description="Nothing accepted (receipts), or the body is unreadable (`detail`).",
+            ),
             401: ErrorSerializer,
             403: ErrorSerializer,
             413: ErrorSerializer,

@@ -309,3 +309,11 @@ def test_a_trace_id_in_the_url_cannot_escape_the_route(api_client, data, read_ke
     for trace in ("../audit-events", "..%2F..%2Fschema", quote("../../etc/passwd", safe="")):
         response = api_client.get(f"/api/v1/traces/{trace}", HTTP_AUTHORIZATION=f"Bearer {read_key}")
         assert response.status_code == 404
+
+
+def test_an_api_path_no_route_matches_is_a_json_404_and_pages_keep_their_page(api_client, client, read_key):
+    response = api_client.get("/api/v1/audit-events/" + "x" * 65, HTTP_AUTHORIZATION=f"Bearer {read_key}")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found."}
+    page = client.get("/no-such-page/")
+    assert page.status_code == 404 and page["Content-Type"].startswith("text/html")
