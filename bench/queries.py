@@ -30,10 +30,23 @@ DECISION, SLUG = "deny", "github-prod"
 class Case:
     name: str
     lens: list  # callables, cycled; each returns the response size
-    raw: list  # (sql, params), cycled
+    raw: list  # statement groups, cycled: each a list of (sql, params) run one after another
     note: str = ""
     lens_samples: list = field(default_factory=list)
     raw_samples: list = field(default_factory=list)
+
+
+FACETS = ("decision", "slug", "actor")  # selectors.FACETS
+
+
+def facets_sql(where):
+    """Every facet's top 10 values by count over the matching events, in one scan (GROUPING SETS)."""
+    names = ", ".join(FACETS)
+    return (
+        f"SELECT * FROM (SELECT {names}, count(*) AS n, row_number() OVER (PARTITION BY grouping({names}) "
+        f"ORDER BY count(*) DESC) AS r FROM audit_auditevent WHERE org_id = %s AND {where} "
+        "GROUP BY GROUPING SETS (" + ", ".join(f"({name})" for name in FACETS) + ")) f WHERE r <= 10"
+    )
 
 
 def _p95(samples):
@@ -80,23 +93,20 @@ def build_cases(*, org, read_key, user, trace_ids, conn):
         )
 
     chain_raw = [
-        (
+        [(
             "SELECT s.*, e.* FROM audit_tracesummary s JOIN LATERAL (SELECT " + WIRE_SQL + " FROM audit_auditevent "
             "WHERE org_id = s.org_id AND trace_id = s.trace_id ORDER BY timestamp, id) e ON true "
             "WHERE s.org_id = %s AND s.trace_id = %s",
             [org_id, trace_id],
-        )
+        )]
         for trace_id in trace_ids
     ]
 
 
     filters = {
-        "actor": ({"actor": ACTOR}, events_sql("actor = %s", [ACTOR])),
-        "metadata": (
-            {f"metadata.{k}": v for k, v in METADATA.items()},
-            events_sql("metadata @> %s::jsonb", [json.dumps(METADATA)]),
-        ),
-        "decision+slug": ({"decision": DECISION, "slug": SLUG}, events_sql("decision = %s AND slug = %s", [DECISION, SLUG])),
+        "actor": ({"actor": ACTOR}, "actor = %s", [ACTOR]),
+        "metadata": ({f"metadata.{k}": v for k, v in METADATA.items()}, "metadata @> %s::jsonb", [json.dumps(METADATA)]),
+        "decision+slug": ({"decision": DECISION, "slug": SLUG}, "decision = %s AND slug = %s", [DECISION, SLUG]),
     }
     traces_raw = (
         f"SELECT * FROM audit_tracesummary WHERE org_id = %s ORDER BY started_at DESC, id DESC LIMIT {page_size + 1}",
@@ -110,16 +120,21 @@ def build_cases(*, org, read_key, user, trace_ids, conn):
     page_paths = [f"/traces/{t}/" for t in trace_ids]
     if _exists(page_paths[0], browser):
         cases.append(Case("trace chain page `/traces/<id>/`", [_getter(browser, p) for p in page_paths], chain_raw))
-    for label, (params, raw) in filters.items():
+    for label, (params, where, values) in filters.items():
         query = urlencode(params)
+        listing = events_sql(where, values)
         if _exists(f"/api/v1/audit-events?{query}", api):
-            cases.append(Case(f"events API by {label} `?{query}`", [_getter(api, f"/api/v1/audit-events?{query}")], [raw]))
+            cases.append(Case(f"events API by {label} `?{query}`", [_getter(api, f"/api/v1/audit-events?{query}")], [[listing]]))
         if _exists(f"/events/?{query}", browser):
-            cases.append(Case(f"events page by {label} `/events/?{query}`", [_getter(browser, f"/events/?{query}")], [raw]))
+            # The page shows the list and the facet counts of the matching events.
+            raw = [[listing, (facets_sql(where), [org_id, *values])]]
+            cases.append(
+                Case(f"events page by {label} `/events/?{query}`", [_getter(browser, f"/events/?{query}")], raw, note="list + facets")
+            )
     if _exists("/api/v1/traces", api):
-        cases.append(Case("traces API `/api/v1/traces`", [_getter(api, "/api/v1/traces")], [traces_raw]))
+        cases.append(Case("traces API `/api/v1/traces`", [_getter(api, "/api/v1/traces")], [[traces_raw]]))
     if _exists("/traces/", browser):
-        cases.append(Case("traces page `/traces/`", [_getter(browser, "/traces/")], [traces_raw]))
+        cases.append(Case("traces page `/traces/`", [_getter(browser, "/traces/")], [[traces_raw]]))
     facets = _facets_case(org=org, conn=conn)
     if facets is not None:
         cases.append(facets)
@@ -150,32 +165,29 @@ def _facets_case(*, org, conn):
     def call():
         return len(str(facets(**kwargs)))
 
-    names = getattr(selectors, "FACETS", ("decision", "slug", "actor"))
-    # One scan for every facet (GROUPING SETS), top 10 values each by count.
-    raw_sql = (
-        "SELECT * FROM (SELECT " + ", ".join(names) + ", count(*) AS n, row_number() OVER (PARTITION BY "
-        "grouping(" + ", ".join(names) + ") ORDER BY count(*) DESC) AS r FROM audit_auditevent WHERE org_id = %s "
-        "GROUP BY GROUPING SETS (" + ", ".join(f"({name})" for name in names) + ")) f WHERE r <= 10"
-    )
     return Case(
         "facet counts `selectors.event_facets` (no filter)",
         [call],
-        [(raw_sql, [org.pk])],
+        [[(facets_sql("true"), [org.pk])]],
         note="a Python call, not a request",
     )
+
+
+def _run_raw(conn, group):
+    for sql, params in group:
+        conn.execute(sql, params).fetchall()
 
 
 def run_cases(*, cases, conn, repetitions, warmup=2):
     for case in cases:
         for i in range(warmup):
             case.lens[i % len(case.lens)]()
-            conn.execute(*case.raw[i % len(case.raw)]).fetchall()
+            _run_raw(conn, case.raw[i % len(case.raw)])
         for i in range(repetitions):
             start = time.perf_counter()
             case.lens[i % len(case.lens)]()
             case.lens_samples.append(time.perf_counter() - start)
-            sql, params = case.raw[i % len(case.raw)]
             start = time.perf_counter()
-            conn.execute(sql, params).fetchall()
+            _run_raw(conn, case.raw[i % len(case.raw)])
             case.raw_samples.append(time.perf_counter() - start)
     return cases
