@@ -15,8 +15,9 @@ def _address(request):
     return address or None
 
 
-def access_record(*, request, action: str, target: str = "") -> AccessRecord:
-    """Record that `request` read events of its organization (an API key's or a login's)."""
+def access_record(*, request, action: str, target: str = "", org=None) -> AccessRecord:
+    """Record that `request` read events of its organization (an API key's or a login's;
+    pass `org` when the caller has already looked it up)."""
     from audit.api.permissions import request_org
 
     user = request.user
@@ -27,7 +28,7 @@ def access_record(*, request, action: str, target: str = "") -> AccessRecord:
         actor = user.get_username()
     query = request.GET
     return AccessRecord.objects.create(
-        org=request_org(request),
+        org=org or request_org(request),
         at=timezone.now(),
         actor=actor[:200],
         user=user if key is None else None,

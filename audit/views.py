@@ -13,7 +13,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpResponseRedirect, QueryDict
 from django.shortcuts import render
 
-from audit import selectors
+from audit import access_log, selectors
 from audit.filters import METADATA_PREFIX, EventFilterSet, FilterError, filterset_bind
 from audit.keyset import BadCursor, keyset_page
 from audit.models import AuditEvent, Decision, Membership, Outcome
@@ -189,6 +189,7 @@ def event_list(request, org):
     def rows(params):
         page = _page(request, selectors.event_list(org=org, filters=params), time_field="timestamp")
         facets = _facets(counts=selectors.event_facets(org=org, filters=params), params=params)
+        access_log.access_record(request=request, org=org, action="event-list")
         return {"page": page, "events": page.rows, "facets": facets}
 
     return _browse(request, org, template="audit/event_list.html", nav="events", rows=rows)
@@ -200,6 +201,7 @@ def trace_list(request, org):
         page = _page(request, selectors.trace_list(org=org, filters=params), time_field="started_at")
         for trace in page.rows:
             trace.span_ms = (trace.ended_at - trace.started_at) / timedelta(milliseconds=1)
+        access_log.access_record(request=request, org=org, action="trace-list")
         return {"page": page, "traces": page.rows}
 
     return _browse(request, org, template="audit/trace_list.html", nav="traces", rows=rows)
@@ -208,6 +210,7 @@ def trace_list(request, org):
 @org_view
 def event_detail(request, org, event_id):
     event = selectors.event_get(org=org, event_id=event_id)
+    access_log.access_record(request=request, org=org, action="event-view", target=event_id)
     metadata_rows = []
     for key, value in (event.metadata or {}).items():
         text = metadata_value_text(value)
@@ -229,6 +232,7 @@ def event_detail(request, org, event_id):
 @org_view
 def trace_detail(request, org, trace_id):
     summary, events = selectors.trace_chain(org=org, trace_id=trace_id)
+    access_log.access_record(request=request, org=org, action="trace-view", target=trace_id)
     timeline = timeline_build(events=events)
     actors = list(dict.fromkeys(event.actor for event in events))
     context = {

@@ -234,21 +234,21 @@ def test_chain_draws_calls_in_order_at_their_offsets(user_client, org):
 @pytest.mark.parametrize("rows", [5, 50])
 def test_list_page_queries_do_not_grow_with_rows(user_client, org, rows, django_assert_num_queries):
     store_events(org, *[wire_event(trace_id=f"t-{n % 7}", actor=f"user{n % 9}@x.com", metadata={"k": str(n)}) for n in range(rows)])
-    # session, user, membership+org, suggestions, page, facets (3)
-    with django_assert_num_queries(8):
+    # session, user, membership+org, suggestions, page, facets (3), access record
+    with django_assert_num_queries(9):
         assert user_client.get("/events/?metadata.k=1").status_code == 200
-    with django_assert_num_queries(7):  # suggestions now cached
+    with django_assert_num_queries(8):  # suggestions now cached
         assert user_client.get("/events/").status_code == 200
-    with django_assert_num_queries(4):  # session, user, membership+org, one page of trace summaries
+    with django_assert_num_queries(5):  # session, user, membership+org, one page of trace summaries, access record
         assert user_client.get("/traces/?metadata.k=1").status_code == 200
 
 
 @pytest.mark.parametrize("rows", [5, 50])
 def test_event_and_chain_pages_queries_do_not_grow_with_rows(user_client, org, rows, django_assert_num_queries):
     store_events(org, *[wire_event(id=f"r{n}", trace_id="big", timestamp=_at(n * 50), slug=f"conn-{n % 4:03d}") for n in range(rows)])
-    with django_assert_num_queries(5):  # session, user, membership+org, event, chain status
+    with django_assert_num_queries(6):  # session, user, membership+org, event, access record, chain status
         assert user_client.get("/events/r1/").status_code == 200
-    with django_assert_num_queries(6):  # session, user, membership+org, summary, events, chain status
+    with django_assert_num_queries(7):  # session, user, membership+org, summary, events, access record, chain status
         response = user_client.get("/traces/big/")
     assert response.content.decode().count("<details class=\"tl-call") == rows
 
@@ -275,3 +275,18 @@ def test_a_tampered_page_link_is_an_error_not_a_silent_first_page(user_client, m
     response = user_client.get("/events/?before=not-a-cursor")
     assert response.status_code == 400
     assert "this page link is not valid" in response.content.decode()
+
+
+def test_page_reads_are_recorded_in_the_access_log(user_client, org):
+    from audit.models import AccessRecord
+
+    store_events(org, wire_event(id="seen", trace_id="t-seen"))
+    for url in ("/events/?decision=allow", "/events/seen/", "/traces/", "/traces/t-seen/"):
+        assert user_client.get(url).status_code == 200
+    records = list(AccessRecord.objects.filter(org=org).order_by("id").values_list("action", "target", "path", "filters"))
+    assert records == [
+        ("event-list", "", "/events/", {"decision": ["allow"]}),
+        ("event-view", "seen", "/events/seen/", {}),
+        ("trace-list", "", "/traces/", {}),
+        ("trace-view", "t-seen", "/traces/t-seen/", {}),
+    ]
