@@ -54,6 +54,9 @@ class IngestReceipts:
 
 
 def _stored_content_hashes(*, org_id, event_ids):
+    """Event id -> content hash of those of `event_ids` already stored for the org."""
+    if connection.vendor == "postgresql":
+        return _stored_hashes_postgres(org_id, event_ids)
     stored = {}
     ids = list(event_ids)
     for start in range(0, len(ids), 900):
@@ -148,7 +151,7 @@ def events_ingest(*, org_id: int, events: list[dict], received_at: str) -> Inges
         head_seq, head_hash = Organization.objects.filter(pk=org_id).values_list("chain_seq", "chain_hash").get()
         first_seq = head_seq
         event_ids = {event["id"] for event in events}
-        stored = _stored_hashes_postgres(org_id, event_ids) if postgres else _stored_content_hashes(org_id=org_id, event_ids=event_ids)
+        stored = _stored_content_hashes(org_id=org_id, event_ids=event_ids)
 
         rows, conflicts = [], []
         for event in events:

@@ -1,4 +1,4 @@
-"""Set-based upsert of per-trace summaries: one statement per chunk, never read-modify-write."""
+"""Set-based upsert of per-trace summaries: one statement per batch (or chunk), never read-modify-write."""
 
 import json
 from dataclasses import dataclass, field
@@ -19,16 +19,6 @@ _ADD = (
     "error_count = t.error_count + excluded.error_count, "
     "total_duration_ms = t.total_duration_ms + excluded.total_duration_ms, "
 )
-_POSTGRES_SQL = (
-    f"INSERT INTO audit_tracesummary AS t ({_COLUMNS}) VALUES {{rows}} "
-    "ON CONFLICT (org_id, trace_id) DO UPDATE SET "
-    "started_at = LEAST(t.started_at, excluded.started_at), "
-    "ended_at = GREATEST(t.ended_at, excluded.ended_at), "
-    f"{_ADD}"
-    "actors = (SELECT jsonb_agg(DISTINCT v ORDER BY v) FROM jsonb_array_elements(t.actors || excluded.actors) v), "
-    "slugs = (SELECT jsonb_agg(DISTINCT v ORDER BY v) FROM jsonb_array_elements(t.slugs || excluded.slugs) v)"
-)
-_POSTGRES_ROW = "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb)"
 _SQLITE_UNION = (
     "(SELECT json_group_array(value) FROM (SELECT value FROM json_each(t.{col}) "
     "UNION SELECT value FROM json_each(excluded.{col}) ORDER BY 1))"
@@ -103,9 +93,13 @@ _POSTGRES_FROM_STORED_SQL = (
 
 
 def trace_summaries_upsert(*, org_id: int, events=None, seq_after: int | None = None) -> None:
-    """Add a batch to its traces' summaries: `events` (AuditEvent objects), or on
-    PostgreSQL `seq_after`, the chain head before the batch was stored."""
-    if seq_after is not None and connection.vendor == "postgresql":
+    """Add a just-stored batch to its traces' summaries.
+
+    PostgreSQL aggregates the rows itself, found as the events past `seq_after` (the
+    chain head before the batch); SQLite is handed the batch's AuditEvent `events`
+    and folds them in Python first.
+    """
+    if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(_POSTGRES_FROM_STORED_SQL, [org_id, seq_after])
         return
@@ -128,12 +122,10 @@ def trace_summaries_upsert(*, org_id: int, events=None, seq_after: int | None = 
                 _sorted_json(row.slugs),
             )
         )
-    postgres = connection.vendor == "postgresql"
-    sql, row_sql = (_POSTGRES_SQL, _POSTGRES_ROW) if postgres else (_SQLITE_SQL, _SQLITE_ROW)
     with connection.cursor() as cursor:
         for start in range(0, len(params), _CHUNK):
             chunk = params[start : start + _CHUNK]
             cursor.execute(
-                sql.format(rows=", ".join([row_sql] * len(chunk))),
+                _SQLITE_SQL.format(rows=", ".join([_SQLITE_ROW] * len(chunk))),
                 [value for row in chunk for value in row],
             )

@@ -188,9 +188,10 @@ def _browse(request, org, *, template: str, nav: str, rows):
 def event_list(request, org):
     def rows(params):
         page = _page(request, selectors.event_list(org=org, filters=params), time_field="timestamp")
-        facets = _facets(counts=selectors.event_facets(org=org, filters=params), params=params)
+        counted = selectors.event_facets(org=org, filters=params)
+        facets = _facets(counts=counted.counts, params=params)
         access_log.access_record(request=request, org=org, action="event-list")
-        return {"page": page, "events": page.rows, "facets": facets}
+        return {"page": page, "events": page.rows, "facets": facets, "facet_window": counted.window}
 
     return _browse(request, org, template="audit/event_list.html", nav="events", rows=rows)
 

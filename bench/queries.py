@@ -39,12 +39,17 @@ class Case:
 FACETS = ("decision", "slug", "actor")  # selectors.FACETS
 
 
+FACET_WINDOW = 2000  # settings.LENS_FACET_WINDOW's default
+
+
 def facets_sql(where):
-    """Every facet's top 10 values by count over the matching events, in one scan (GROUPING SETS)."""
+    """Every facet's top 10 values by count over the newest FACET_WINDOW matching events
+    (what Lens counts), in one statement (GROUPING SETS over the window)."""
     names = ", ".join(FACETS)
     return (
         f"SELECT * FROM (SELECT {names}, count(*) AS n, row_number() OVER (PARTITION BY grouping({names}) "
-        f"ORDER BY count(*) DESC) AS r FROM audit_auditevent WHERE org_id = %s AND {where} "
+        f"ORDER BY count(*) DESC) AS r FROM (SELECT {names} FROM audit_auditevent WHERE org_id = %s AND {where} "
+        f"ORDER BY timestamp DESC, id DESC LIMIT {FACET_WINDOW}) w "
         "GROUP BY GROUPING SETS (" + ", ".join(f"({name})" for name in FACETS) + ")) f WHERE r <= 10"
     )
 

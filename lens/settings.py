@@ -132,6 +132,8 @@ LENS_INGEST_RATE = env.str("LENS_INGEST_RATE", default="600/min")
 LENS_READ_RATE = env.str("LENS_READ_RATE", default="1200/min")
 # Failed API-key attempts allowed per client address and window; past it, 429.
 LENS_AUTH_FAILURE_RATE = env.str("LENS_AUTH_FAILURE_RATE", default="30/min")
+# Facet counts on the event list cover at most this many of the newest matches.
+LENS_FACET_WINDOW = env.int("LENS_FACET_WINDOW", default=2_000)
 # Seconds a client should wait before retrying when the queue is unreachable.
 LENS_RETRY_AFTER_SECONDS = env.int("LENS_RETRY_AFTER_SECONDS", default=5)
 

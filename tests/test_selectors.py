@@ -51,17 +51,26 @@ def test_event_get_is_scoped_to_the_organization(stored, org, other_org):
 
 
 def test_event_facets_count_the_current_filter(stored, org, django_assert_num_queries):
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(1):
         facets = selectors.event_facets(org=org, filters=QueryDict(""))
-    assert facets == {
+    assert facets.window is None
+    assert facets.counts == {
         "decision": [("allow", 2), ("alert", 1), ("deny", 1)],
         "slug": [("github-prod", 3), ("slack-prod", 1)],
         "actor": [("alice@company.com", 3), ("bob@company.com", 1)],
     }
     facets = selectors.event_facets(org=org, filters=QueryDict("trace_id=t&decision=allow&decision=alert"))
-    assert facets["decision"] == [("alert", 1), ("allow", 1)]
-    assert facets["slug"] == [("github-prod", 1), ("slack-prod", 1)]
-    assert selectors.event_facets(org=org, filters=None, limit=1)["slug"] == [("github-prod", 3)]
+    assert facets.counts["decision"] == [("alert", 1), ("allow", 1)]
+    assert facets.counts["slug"] == [("github-prod", 1), ("slack-prod", 1)]
+    assert selectors.event_facets(org=org, filters=None, limit=1).counts["slug"] == [("github-prod", 3)]
+
+
+def test_event_facets_past_the_window_count_the_newest_matches(stored, org):
+    facets = selectors.event_facets(org=org, filters=None, window=2)
+    newest_two = list(selectors.event_list(org=org).values_list("decision", flat=True)[:2])
+    assert facets.window == 2
+    assert sum(count for _, count in facets.counts["decision"]) == 2
+    assert sorted(value for value, _ in facets.counts["decision"]) == sorted(set(newest_two))
 
 
 def test_trace_list_newest_start_first(stored, org, other_org):

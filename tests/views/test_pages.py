@@ -234,10 +234,10 @@ def test_chain_draws_calls_in_order_at_their_offsets(user_client, org):
 @pytest.mark.parametrize("rows", [5, 50])
 def test_list_page_queries_do_not_grow_with_rows(user_client, org, rows, django_assert_num_queries):
     store_events(org, *[wire_event(trace_id=f"t-{n % 7}", actor=f"user{n % 9}@x.com", metadata={"k": str(n)}) for n in range(rows)])
-    # session, user, membership+org, suggestions, page, facets (3), access record
-    with django_assert_num_queries(9):
+    # session, user, membership+org, suggestions, page, facets, access record
+    with django_assert_num_queries(7):
         assert user_client.get("/events/?metadata.k=1").status_code == 200
-    with django_assert_num_queries(8):  # suggestions now cached
+    with django_assert_num_queries(6):  # suggestions now cached
         assert user_client.get("/events/").status_code == 200
     with django_assert_num_queries(5):  # session, user, membership+org, one page of trace summaries, access record
         assert user_client.get("/traces/?metadata.k=1").status_code == 200
@@ -290,3 +290,10 @@ def test_page_reads_are_recorded_in_the_access_log(user_client, org):
         ("trace-list", "", "/traces/", {}),
         ("trace-view", "t-seen", "/traces/t-seen/", {}),
     ]
+
+
+def test_windowed_facets_say_so(user_client, org, settings):
+    store_events(org, *[wire_event() for _ in range(3)])
+    assert "Counts cover the newest" not in user_client.get("/events/").content.decode()
+    settings.LENS_FACET_WINDOW = 2
+    assert "Counts cover the newest 2 matching events." in user_client.get("/events/").content.decode()
