@@ -149,6 +149,24 @@ class TraceSummary(models.Model):
         return self.trace_id
 
 
+class IngestFailure(models.Model):
+    """A queued batch the worker could not store for a reason a retry will not fix.
+
+    Kept whole, so nothing acknowledged is ever dropped: fix the cause, then store it
+    again with `python manage.py ingest_failures --replay` (idempotent).
+    """
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="ingest_failures")
+    events = models.JSONField()
+    received_at = models.CharField(max_length=32)
+    error = models.TextField()
+    failed_at = models.DateTimeField(auto_now_add=True)
+    replayed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"{len(self.events)} events failed at {self.failed_at}"
+
+
 class IngestConflict(models.Model):
     """An event kept out because its id was already stored with other content.
 

@@ -22,7 +22,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from audit import chain
-from audit.models import ApiKey, AuditEvent, IngestConflict, Membership, Organization
+from audit.models import ApiKey, AuditEvent, IngestConflict, IngestFailure, Membership, Organization
 from audit.trace_summaries import trace_summaries_upsert
 from audit.validation import BodyError, format_timestamp, parse_body, validate_event
 
@@ -232,6 +232,25 @@ def _copy_events(org_id, rows, received_at):
                         _json_or_null(event["server"]), digest, seq, chain_hash,
                     )
                 )
+
+
+def ingest_failure_record(*, org_id: int, events: list[dict], received_at: str, error: str) -> IngestFailure:
+    return IngestFailure.objects.create(org_id=org_id, events=events, received_at=received_at, error=error[:10_000])
+
+
+def ingest_failures_replay(*, org_id: int | None = None) -> IngestResult:
+    """Store the kept failed batches again (idempotent); the ones that now succeed are marked replayed."""
+    total = IngestResult()
+    failures = IngestFailure.objects.filter(replayed_at=None).order_by("id")
+    if org_id is not None:
+        failures = failures.filter(org_id=org_id)
+    for failure in failures:
+        result = events_ingest(org_id=failure.org_id, events=failure.events, received_at=failure.received_at)
+        IngestFailure.objects.filter(pk=failure.pk).update(replayed_at=timezone.now())
+        total.stored += result.stored
+        total.duplicates += result.duplicates
+        total.conflicts += result.conflicts
+    return total
 
 
 def _event_row(org_id, event, received, digest, seq, chain_hash):

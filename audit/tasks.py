@@ -1,7 +1,14 @@
+import logging
+
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 from django.db import InterfaceError, OperationalError
 
 from audit import services
+
+logger = logging.getLogger(__name__)
+# Outages and slowness pass; a retry stores the batch once they do.
+_TRANSIENT = (OperationalError, InterfaceError, SoftTimeLimitExceeded)
 
 
 @shared_task(
@@ -9,10 +16,12 @@ from audit import services
     acks_late=True,
     reject_on_worker_lost=True,
     ignore_result=True,
-    # Database outages are retried with backoff until the database is back: the
-    # events were acknowledged, so giving up would lose them. The write is one
-    # transaction and idempotent, so a retry or a redelivery stores each event once.
-    autoretry_for=(OperationalError, InterfaceError),
+    # The events were acknowledged, so giving up would lose them: outages and lock
+    # waits past the soft limit are retried with backoff until they pass; a hard
+    # timeout leaves the message unacknowledged, so Redis redelivers it. The write is
+    # one transaction and idempotent, so a retry or redelivery stores each event once.
+    autoretry_for=_TRANSIENT,
+    acks_on_failure_or_timeout=False,
     retry_backoff=1,
     retry_backoff_max=60,
     retry_jitter=True,
@@ -21,7 +30,16 @@ from audit import services
     time_limit=180,
 )
 def ingest_events(*, org_id: int, events: list[dict], received_at: str) -> None:
-    services.events_ingest(org_id=org_id, events=events, received_at=received_at)
+    try:
+        services.events_ingest(org_id=org_id, events=events, received_at=received_at)
+    except _TRANSIENT:
+        raise
+    except Exception as exc:
+        if ingest_events.app.conf.task_always_eager:
+            raise  # in-process the request is still open: it answers, nothing was acknowledged
+        # Anything else would fail again on every retry: keep the batch whole instead.
+        logger.exception("storing %d events for org %s failed; kept as an ingest failure", len(events), org_id)
+        services.ingest_failure_record(org_id=org_id, events=events, received_at=received_at, error=repr(exc))
 
 
 @shared_task(

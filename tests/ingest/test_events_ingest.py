@@ -126,3 +126,34 @@ def test_create_api_key_rejects_unknown_scopes(db):
 
     with pytest.raises(CommandError, match="scopes must be among"):
         call_command("create_api_key", org="initech", scopes="ingest,admin")
+
+
+def test_a_batch_that_cannot_be_stored_is_kept_whole_and_can_be_replayed(org, monkeypatch, capsys):
+    """Outside the in-process mode, a non-transient failure must not drop the acknowledged batch."""
+    batch = clean_batch(5, trace_id="kept")
+    real_ingest = services.events_ingest
+    monkeypatch.setitem(ingest_events.app.conf, "task_always_eager", False)
+    def broken_ingest(**kwargs):
+        raise ValueError("bug")
+
+    monkeypatch.setattr(services, "events_ingest", broken_ingest)
+    ingest_events.run(org_id=org.pk, events=batch, received_at=RECEIVED)
+    assert AuditEvent.objects.filter(org=org).count() == 0
+
+    call_command("ingest_failures", org=org.slug)
+    assert "5 events" in capsys.readouterr().out and "ValueError('bug')" in str(
+        services.IngestFailure.objects.get(org=org).error
+    )
+    monkeypatch.setattr(services, "events_ingest", real_ingest)
+    call_command("ingest_failures", replay=True)
+    assert "5 stored" in capsys.readouterr().out
+    assert AuditEvent.objects.filter(org=org).count() == 5
+    call_command("ingest_failures", replay=True)  # replayed batches are not replayed again
+    assert "0 stored" in capsys.readouterr().out
+
+
+def test_a_lock_wait_past_the_soft_time_limit_is_retried_not_dropped():
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    assert SoftTimeLimitExceeded in ingest_events.autoretry_for
+    assert ingest_events.acks_late and not ingest_events.acks_on_failure_or_timeout
