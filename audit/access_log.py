@@ -2,6 +2,8 @@
 which filters, when. One INSERT per read, from a one-line call in each view that
 returns events; the organization's admins read the log at /api/v1/access-log."""
 
+import ipaddress
+
 from django.utils import timezone
 
 from audit.filters import is_filter_param
@@ -12,7 +14,10 @@ def _address(request):
     from rest_framework.throttling import BaseThrottle
 
     address = BaseThrottle().get_ident(request)  # REMOTE_ADDR, or X-Forwarded-For per NUM_PROXIES
-    return address or None
+    try:
+        return str(ipaddress.ip_address(address.strip()))
+    except (AttributeError, ValueError):
+        return None  # not an address (a misconfigured proxy): record none rather than fail the read
 
 
 def access_record(*, request, action: str, target: str = "", org=None) -> AccessRecord:

@@ -147,6 +147,10 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_RATES": {"ingest": LENS_INGEST_RATE, "read": LENS_READ_RATE},
     "UNAUTHENTICATED_USER": None,
+    # How many proxies in front of Lens append to X-Forwarded-For; 0 trusts only
+    # REMOTE_ADDR, so a client cannot choose the address its throttles and access
+    # records see.
+    "NUM_PROXIES": env.int("LENS_NUM_PROXIES", default=0),
     # A database outage is a 503 with Retry-After, not a 500.
     "EXCEPTION_HANDLER": "audit.api.exceptions.api_exception_handler",
 }

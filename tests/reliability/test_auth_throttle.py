@@ -56,3 +56,20 @@ def test_the_default_rate_is_a_setting():
 
     assert authentication._auth_failure_rate() == (30, 60)
     assert settings.LENS_AUTH_FAILURE_RATE == "30/min"
+
+
+@override_settings(LENS_AUTH_FAILURE_RATE="3/min")
+def test_a_forged_forwarded_for_header_neither_escapes_the_throttle_nor_breaks_the_access_log(
+    api_client, read_key, org, frozen_clock
+):
+    from audit.models import AccessRecord
+
+    def get(key, forwarded):
+        return api_client.get(URL, HTTP_AUTHORIZATION=f"Bearer {key}", REMOTE_ADDR="10.0.0.9", HTTP_X_FORWARDED_FOR=forwarded)
+
+    assert [get("lens_bad_guess", f"203.0.113.{n}").status_code for n in range(3)] == [401, 401, 401]
+    assert get("lens_bad_guess", "198.51.100.7").status_code == 429
+    frozen_clock["now"] += 60
+    assert get(read_key, "1.2.3.4, 5.6.7.8").status_code == 200
+    assert get(read_key, "unknown").status_code == 200
+    assert set(AccessRecord.objects.filter(org=org).values_list("address", flat=True)) == {"10.0.0.9"}
