@@ -56,7 +56,9 @@ def parse_body(body: bytes, content_type: str) -> list:
         raise BodyError(f"body is not valid UTF-8 (byte {exc.start})") from None
     if media_type == "application/x-ndjson":
         items = []
-        for number, line in enumerate(text.splitlines(), start=1):
+        # Only \n ends a record: JSON strings may hold U+2028/U+2029/U+0085 raw, which
+        # str.splitlines() would also split on.
+        for number, line in enumerate(text.split("\n"), start=1):
             if line.strip():
                 items.append(_parse_json(line, where=f"line {number}"))
         if not items:
@@ -90,7 +92,8 @@ def _type_name(value):
 
 
 def format_timestamp(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat pads the year to four digits, which strftime("%Y") does not below 1000.
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_timestamp(value: str) -> datetime:

@@ -244,9 +244,11 @@ def trace_detail(request, org, trace_id):
         "actors": actors,
         "summary": summary,
         "started_at": events[0].timestamp if events else summary.started_at,
-        "deny_count": sum(event.decision == Decision.DENY for event in events),
-        "alert_count": sum(event.decision == Decision.ALERT for event in events),
-        # Denials are counted above; these are the calls that were let through and still failed.
+        # From the summary: exact even when a very long trace shows only its first calls.
+        "deny_count": summary.deny_count,
+        "alert_count": summary.alert_count,
+        # Calls let through that still failed (denials are counted above); the summary's
+        # error_count includes denials, so this one is counted from the calls shown.
         "error_count": sum(event.outcome not in (Outcome.SUCCESS, Outcome.DENIED) for event in events),
         "trace_params": _query("trace_id", trace_id),
     }

@@ -276,3 +276,20 @@ def test_unreachable_queue_is_503_and_nothing_is_acknowledged(post, org, monkeyp
     assert response["Retry-After"] == "5"
     assert "nothing from this request was accepted" in response.json()["detail"]
     assert AuditEvent.objects.count() == 0
+
+
+def test_ndjson_strings_may_hold_unicode_line_separators(post, org):
+    lines = [json.dumps(wire_event(id="sep", arguments={"text": "a\u2028b\u2029c\u0085d"}), ensure_ascii=False), json.dumps(wire_event(id="next"))]
+    response = post("\r\n".join(lines).encode(), content_type="application/x-ndjson")
+    assert response.status_code == 202, response.json()
+    assert AuditEvent.objects.get(org=org, event_id="sep").arguments == {"text": "a\u2028b\u2029c\u0085d"}
+    assert stored_ids(org) == ["next", "sep"]
+
+
+def test_years_before_1000_keep_four_digits(post, org):
+    from audit.validation import format_timestamp
+    from audit.wire import event_wire
+
+    assert post(wire_event(id="old", timestamp="0999-01-02T03:04:05Z")).status_code == 202
+    assert event_wire(AuditEvent.objects.get(org=org, event_id="old"))["timestamp"] == "0999-01-02T03:04:05.000000Z"
+    assert format_timestamp(AuditEvent.objects.get(org=org).timestamp).startswith("0999-")
