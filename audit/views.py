@@ -14,7 +14,7 @@ from django.http import Http404, HttpResponseRedirect, QueryDict
 from django.shortcuts import render
 
 from audit import access_log, selectors
-from audit.filters import METADATA_PREFIX, EventFilterSet, FilterError, filterset_bind
+from audit.filters import METADATA_PREFIX, EventFilterSet, FilterError, filterset_bind, is_filter_param
 from audit.keyset import BadCursor, keyset_page
 from audit.models import AuditEvent, Decision, Membership, Outcome
 from audit.suggestions import filter_suggestions, metadata_value_text
@@ -90,6 +90,12 @@ def _half_pair_errors(query: QueryDict) -> dict:
     if "meta_value" in query:
         return {"metadata": [f"give a key for metadata value {query['meta_value']!r}"]}
     return {}
+
+
+def _unknown_param_errors(query: QueryDict) -> dict:
+    """A parameter that is no filter (a typo, say) is reported, never silently ignored."""
+    known = (*PAGE_KEYS, *HALF_PAIR_KEYS)
+    return {name: ["is not a filter"] for name in query if name not in known and not is_filter_param(name)}
 
 
 def _errors(errors: dict) -> dict:
@@ -168,7 +174,7 @@ def _browse(request, org, *, template: str, nav: str, rows):
     if redirect:
         return redirect
     params = _filter_params(request.GET)
-    errors = _half_pair_errors(request.GET)
+    errors = {**_unknown_param_errors(request.GET), **_half_pair_errors(request.GET)}
     found = {}
     try:
         if errors:

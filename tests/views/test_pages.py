@@ -297,3 +297,13 @@ def test_windowed_facets_say_so(user_client, org, settings):
     assert "Counts cover the newest" not in user_client.get("/events/").content.decode()
     settings.LENS_FACET_WINDOW = 2
     assert "Counts cover the newest 2 matching events." in user_client.get("/events/").content.decode()
+
+
+@pytest.mark.parametrize("url", ["/events/?decison=deny", "/traces/?acter=bob"])
+def test_an_unknown_parameter_is_a_visible_error_not_ignored(user_client, mixed, url):
+    response = user_client.get(url)
+    assert response.status_code == 400
+    html = response.content.decode()
+    name = url.split("?")[1].split("=")[0]
+    banner = html[html.index('id="filter-errors"'):]
+    assert f'<span class="mono">{name}</span>: is not a filter' in banner
