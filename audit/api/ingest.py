@@ -37,6 +37,9 @@ application/x-ndjson`). Needs a key with the `ingest` scope.
 Every item gets a receipt: `accepted`, `duplicate` (same id, same content, stored
 once), `conflict` (same id, other content: kept out, never overwrites) or `invalid`
 (with an error per field). An event is acknowledged only once it is queued durably.
+Receipts are decided against what is stored when the request arrives: if two
+requests race with the same new id and different content, both are accepted and the
+worker keeps the second out as a conflict (recorded, never overwriting the first).
 
 Limits (settings): body {settings.LENS_MAX_BODY_BYTES} bytes (`LENS_MAX_BODY_BYTES`,
 413 beyond), {settings.LENS_MAX_BATCH_EVENTS} events a request (`LENS_MAX_BATCH_EVENTS`),
