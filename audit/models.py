@@ -149,22 +149,25 @@ class TraceSummary(models.Model):
         return self.trace_id
 
 
-class IngestFailure(models.Model):
-    """A queued batch the worker could not store for a reason a retry will not fix.
+class PendingBatch(models.Model):
+    """Accepted events not yet stored: the durable outbox of the ingest path.
 
-    Kept whole, so nothing acknowledged is ever dropped: fix the cause, then store it
-    again with `python manage.py ingest_failures --replay` (idempotent).
+    The request writes the batch here before it answers 202, and queues only its id;
+    the worker stores the events and deletes the row in one transaction. A batch whose
+    message was lost (a broker crash between delivery and its unacked bookkeeping) or
+    that failed for a reason a retry will not fix stays here, and the periodic sweep
+    (`audit.sweep_pending_batches`, or `manage.py ingest_pending --store`) stores it.
     """
 
-    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="ingest_failures")
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="pending_batches")
     events = models.JSONField()
     received_at = models.CharField(max_length=32)
-    error = models.TextField()
-    failed_at = models.DateTimeField(auto_now_add=True)
-    replayed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    attempts = models.IntegerField(default=0)
+    last_error = models.TextField(blank=True)
 
     def __str__(self):
-        return f"{len(self.events)} events failed at {self.failed_at}"
+        return f"{len(self.events)} events pending since {self.created_at}"
 
 
 class IngestConflict(models.Model):

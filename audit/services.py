@@ -13,16 +13,17 @@ import json
 import logging
 import secrets
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from celery.exceptions import Retry
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from audit import chain
-from audit.models import ApiKey, AuditEvent, IngestConflict, IngestFailure, Membership, Organization
+from audit.models import ApiKey, AuditEvent, IngestConflict, Membership, Organization, PendingBatch
 from audit.trace_summaries import trace_summaries_upsert
 from audit.validation import BodyError, format_timestamp, parse_body, validate_event
 
@@ -103,26 +104,33 @@ def events_receive(*, org: Organization, body: bytes, content_type: str) -> Inge
 
     new_events = [candidates[r["id"]][1] for r in result.receipts if r["status"] == ACCEPTED]
     if new_events:
-        _enqueue(org_id=org.pk, events=new_events, received_at=format_timestamp(timezone.now()))
+        # Durable in PostgreSQL before the 202: a message lost by the broker leaves the
+        # batch here for the sweep, so nothing acknowledged depends on Redis alone.
+        batch = PendingBatch.objects.create(org=org, events=new_events, received_at=format_timestamp(timezone.now()))
+        _enqueue(batch=batch)
     return result
 
 
-def _enqueue(*, org_id, events, received_at):
+def _enqueue(*, batch: PendingBatch):
     from audit.tasks import ingest_events
 
     try:
         ingest_events.apply_async(
-            kwargs={"org_id": org_id, "events": events, "received_at": received_at},
+            kwargs={"batch_id": batch.pk},
             retry=True,
             retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5},
         )
     except Exception as exc:
+        in_process = ingest_events.app.conf.task_always_eager
         # In-process the task is the write itself: a database outage means "not stored,
         # retry later" like a broker outage; anything else there is a bug (a 500).
         # (Celery's autoretry surfaces a database error as Retry in-process.)
-        if ingest_events.app.conf.task_always_eager and not isinstance(exc, (OperationalError, InterfaceError, Retry)):
+        if in_process and not isinstance(exc, (OperationalError, InterfaceError, Retry)):
             raise
-        logger.warning("could not queue %d events for org %s: %s", len(events), org_id, exc)
+        logger.warning("could not queue %d events for org %s: %s", len(batch.events), batch.org_id, exc)
+        if not in_process:
+            # Not acknowledged (503), so not kept: the sender resends it.
+            PendingBatch.objects.filter(pk=batch.pk).delete()
         raise QueueUnavailable(str(exc)) from exc
 
 
@@ -234,22 +242,43 @@ def _copy_events(org_id, rows, received_at):
                 )
 
 
-def ingest_failure_record(*, org_id: int, events: list[dict], received_at: str, error: str) -> IngestFailure:
-    return IngestFailure.objects.create(org_id=org_id, events=events, received_at=received_at, error=error[:10_000])
+def pending_batch_ingest(*, batch_id: int) -> IngestResult | None:
+    """Store a pending batch and delete it, in one transaction; None if already stored.
+
+    The row lock makes a redelivered message and the sweep wait for each other, and
+    the later one finds the batch gone.
+    """
+    with transaction.atomic():
+        batch = PendingBatch.objects.select_for_update().filter(pk=batch_id).first()
+        if batch is None:
+            return None
+        result = events_ingest(org_id=batch.org_id, events=batch.events, received_at=batch.received_at)
+        batch.delete()
+    return result
 
 
-def ingest_failures_replay(*, org_id: int | None = None) -> IngestResult:
-    """Store the kept failed batches again (idempotent); the ones that now succeed are marked replayed."""
+def pending_batch_failed(*, batch_id: int, error: str) -> None:
+    """Keep the batch for the sweep, saying why it could not be stored."""
+    PendingBatch.objects.filter(pk=batch_id).update(attempts=F("attempts") + 1, last_error=error[:10_000])
+
+
+def pending_batches_sweep(*, older_than: timedelta) -> IngestResult:
+    """Store the batches pending longer than `older_than` (their message was lost, or they failed)."""
     total = IngestResult()
-    failures = IngestFailure.objects.filter(replayed_at=None).order_by("id")
-    if org_id is not None:
-        failures = failures.filter(org_id=org_id)
-    for failure in failures:
-        result = events_ingest(org_id=failure.org_id, events=failure.events, received_at=failure.received_at)
-        IngestFailure.objects.filter(pk=failure.pk).update(replayed_at=timezone.now())
-        total.stored += result.stored
-        total.duplicates += result.duplicates
-        total.conflicts += result.conflicts
+    stale = PendingBatch.objects.filter(created_at__lt=timezone.now() - older_than).order_by("id")
+    for batch_id in stale.values_list("pk", flat=True):
+        try:
+            result = pending_batch_ingest(batch_id=batch_id)
+        except (OperationalError, InterfaceError):
+            raise  # the database is away: the next sweep tries again
+        except Exception as exc:
+            logger.exception("pending batch %s still cannot be stored", batch_id)
+            pending_batch_failed(batch_id=batch_id, error=repr(exc))
+            continue
+        if result is not None:
+            total.stored += result.stored
+            total.duplicates += result.duplicates
+            total.conflicts += result.conflicts
     return total
 
 

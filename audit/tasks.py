@@ -1,7 +1,9 @@
 import logging
+from datetime import timedelta
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from audit import services
@@ -29,17 +31,24 @@ _TRANSIENT = (OperationalError, InterfaceError, SoftTimeLimitExceeded)
     soft_time_limit=120,
     time_limit=180,
 )
-def ingest_events(*, org_id: int, events: list[dict], received_at: str) -> None:
+def ingest_events(*, batch_id: int) -> None:
     try:
-        services.events_ingest(org_id=org_id, events=events, received_at=received_at)
+        services.pending_batch_ingest(batch_id=batch_id)
     except _TRANSIENT:
         raise
     except Exception as exc:
         if ingest_events.app.conf.task_always_eager:
             raise  # in-process the request is still open: it answers, nothing was acknowledged
-        # Anything else would fail again on every retry: keep the batch whole instead.
-        logger.exception("storing %d events for org %s failed; kept as an ingest failure", len(events), org_id)
-        services.ingest_failure_record(org_id=org_id, events=events, received_at=received_at, error=repr(exc))
+        # Anything else would fail again on every retry: the batch stays pending, with
+        # the reason, for the sweep (and a person) to deal with.
+        logger.exception("storing pending batch %s failed; it stays pending", batch_id)
+        services.pending_batch_failed(batch_id=batch_id, error=repr(exc))
+
+
+@shared_task(name="audit.sweep_pending_batches", ignore_result=True, soft_time_limit=600, time_limit=660)
+def sweep_pending_batches() -> None:
+    """Periodic (CELERY_BEAT_SCHEDULE): store batches whose queue message was lost."""
+    services.pending_batches_sweep(older_than=timedelta(seconds=settings.LENS_SWEEP_AFTER_SECONDS))
 
 
 @shared_task(

@@ -184,6 +184,11 @@ if not DEBUG:
 # --- Tamper evidence: `celery -A lens beat` re-verifies every organization's hash chain
 # (audit.verify_chains) this often; without beat, use the cron line in docs/integrity.md.
 LENS_VERIFY_CHAINS_EVERY = env.int("LENS_VERIFY_CHAINS_EVERY", default=3600)
+# Accepted batches still pending after this many seconds are stored by the sweep
+# (their queue message was lost, or they failed); the sweep runs this often.
+LENS_SWEEP_AFTER_SECONDS = env.int("LENS_SWEEP_AFTER_SECONDS", default=120)
+LENS_SWEEP_EVERY = env.int("LENS_SWEEP_EVERY", default=60)
 CELERY_BEAT_SCHEDULE = {
     "verify-chains": {"task": "audit.verify_chains", "schedule": LENS_VERIFY_CHAINS_EVERY},
+    "sweep-pending-batches": {"task": "audit.sweep_pending_batches", "schedule": LENS_SWEEP_EVERY},
 }

@@ -1,13 +1,14 @@
 """The worker half of ingestion: idempotent, atomic, safe to retry."""
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
 from django.db import OperationalError
 
 from audit import services, trace_summaries
-from audit.models import AuditEvent, TraceSummary
+from audit.models import AuditEvent, PendingBatch, TraceSummary
 from audit.tasks import ingest_events
 from audit.validation import validate_event
 from tests.factories import wire_event
@@ -72,11 +73,12 @@ def test_task_retries_a_database_error_until_every_event_lands_once(org, monkeyp
     _failing_upsert(monkeypatch, failures=2)
     # As in a worker: a retry re-runs the task instead of raising to the caller.
     monkeypatch.setitem(ingest_events.app.conf, "task_eager_propagates", False)
-    batch = clean_batch(20, trace_id="t")
-    result = ingest_events.apply(kwargs={"org_id": org.pk, "events": batch, "received_at": RECEIVED})
+    batch = PendingBatch.objects.create(org=org, events=clean_batch(20, trace_id="t"), received_at=RECEIVED)
+    result = ingest_events.apply(kwargs={"batch_id": batch.pk})
     assert result.successful()
     assert AuditEvent.objects.filter(org=org).count() == 20
     assert TraceSummary.objects.get(org=org, trace_id="t").calls == 20
+    assert not PendingBatch.objects.exists()  # stored and deleted in one transaction
 
 
 def test_in_process_database_outage_is_503_and_the_resend_lands_once(org, ingest_key, api_client, monkeypatch):
@@ -128,28 +130,59 @@ def test_create_api_key_rejects_unknown_scopes(db):
         call_command("create_api_key", org="initech", scopes="ingest,admin")
 
 
-def test_a_batch_that_cannot_be_stored_is_kept_whole_and_can_be_replayed(org, monkeypatch, capsys):
+def test_a_batch_that_cannot_be_stored_stays_pending_and_the_sweep_stores_it(org, monkeypatch, capsys):
     """Outside the in-process mode, a non-transient failure must not drop the acknowledged batch."""
-    batch = clean_batch(5, trace_id="kept")
+    batch = PendingBatch.objects.create(org=org, events=clean_batch(5, trace_id="kept"), received_at=RECEIVED)
     real_ingest = services.events_ingest
-    monkeypatch.setitem(ingest_events.app.conf, "task_always_eager", False)
+
     def broken_ingest(**kwargs):
         raise ValueError("bug")
 
+    monkeypatch.setitem(ingest_events.app.conf, "task_always_eager", False)
     monkeypatch.setattr(services, "events_ingest", broken_ingest)
-    ingest_events.run(org_id=org.pk, events=batch, received_at=RECEIVED)
+    ingest_events.run(batch_id=batch.pk)
     assert AuditEvent.objects.filter(org=org).count() == 0
+    batch.refresh_from_db()
+    assert (batch.attempts, batch.last_error) == (1, "ValueError('bug')")
+    call_command("ingest_pending")
+    assert "5 events" in capsys.readouterr().out
 
-    call_command("ingest_failures", org=org.slug)
-    assert "5 events" in capsys.readouterr().out and "ValueError('bug')" in str(
-        services.IngestFailure.objects.get(org=org).error
-    )
     monkeypatch.setattr(services, "events_ingest", real_ingest)
-    call_command("ingest_failures", replay=True)
-    assert "5 stored" in capsys.readouterr().out
+    call_command("ingest_pending", store=True)
+    assert "stored 5" in capsys.readouterr().out
     assert AuditEvent.objects.filter(org=org).count() == 5
-    call_command("ingest_failures", replay=True)  # replayed batches are not replayed again
-    assert "0 stored" in capsys.readouterr().out
+    assert not PendingBatch.objects.exists()
+
+
+def test_a_message_the_broker_loses_after_the_202_is_stored_by_the_sweep(org, ingest_key, api_client, monkeypatch):
+    """Redis can crash after BRPOP handed a message out and before kombu recorded it as
+    unacknowledged; the acknowledged batch must survive in PostgreSQL."""
+    monkeypatch.setitem(ingest_events.app.conf, "task_always_eager", False)
+    monkeypatch.setattr(ingest_events, "apply_async", lambda *args, **kwargs: None)  # queued, then lost
+    response = api_client.post(
+        "/api/v1/audit-events", data=json.dumps([wire_event(trace_id="lost") for _ in range(7)]),
+        content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {ingest_key}",
+    )
+    assert response.status_code == 202
+    assert AuditEvent.objects.filter(org=org).count() == 0
+    assert services.pending_batches_sweep(older_than=timedelta(0)).stored == 7
+    assert AuditEvent.objects.filter(org=org).count() == 7
+    assert services.pending_batches_sweep(older_than=timedelta(0)).stored == 0
+
+
+def test_a_batch_that_could_not_be_queued_is_not_kept(org, ingest_key, api_client, monkeypatch):
+    """503 means not acknowledged: the sender resends, so the batch must not also be stored later."""
+    def broker_down(*args, **kwargs):
+        raise ConnectionError("Connection refused")
+
+    monkeypatch.setitem(ingest_events.app.conf, "task_always_eager", False)
+    monkeypatch.setattr(ingest_events, "apply_async", broker_down)
+    response = api_client.post(
+        "/api/v1/audit-events", data=json.dumps(wire_event()), content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {ingest_key}",
+    )
+    assert response.status_code == 503
+    assert not PendingBatch.objects.exists()
 
 
 def test_a_lock_wait_past_the_soft_time_limit_is_retried_not_dropped():

@@ -192,6 +192,9 @@ class LensStack:
             LENS_CELERY_QUEUE=QUEUE,
             LENS_INGEST_RATE="1000000/min",
             LENS_RETRY_AFTER_SECONDS="1",
+            # The outbox sweep, run by beat as in production, on a short fuse here.
+            LENS_SWEEP_EVERY="2",
+            LENS_SWEEP_AFTER_SECONDS="10",
             DJANGO_SETTINGS_MODULE="lens.settings",
             # Production mode, served over plain HTTP on loopback.
             DEBUG="off",
@@ -215,8 +218,17 @@ class LensStack:
         self.redis.start()
         self.manage("migrate", "--verbosity", "0")
         self.start_web()
+        self.start_beat()
         self._supervisor.start()
         return self
+
+    def start_beat(self):
+        """`celery beat`, as production runs it: it schedules the sweep of pending batches."""
+        args = [sys.executable, "-m", "celery", "-A", "lens", "beat", "-l", "info",
+                "-s", str(self.base / "beat-schedule")]
+        self.procs.start("beat", args)
+        self.supervised["beat"] = args
+        wait_until(lambda: "beat: Starting" in self.procs.log("beat"), seconds=60, what="beat to start")
 
     def _supervise(self, max_restarts=20):
         """What systemd's Restart=always does in production: a worker that exits on its
