@@ -121,16 +121,14 @@ def _enqueue(*, batch: PendingBatch):
             retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5},
         )
     except Exception as exc:
-        in_process = ingest_events.app.conf.task_always_eager
         # In-process the task is the write itself: a database outage means "not stored,
         # retry later" like a broker outage; anything else there is a bug (a 500).
         # (Celery's autoretry surfaces a database error as Retry in-process.)
-        if in_process and not isinstance(exc, (OperationalError, InterfaceError, Retry)):
+        if ingest_events.app.conf.task_always_eager and not isinstance(exc, (OperationalError, InterfaceError, Retry)):
             raise
         logger.warning("could not queue %d events for org %s: %s", len(batch.events), batch.org_id, exc)
-        if not in_process:
-            # Not acknowledged (503), so not kept: the sender resends it.
-            PendingBatch.objects.filter(pk=batch.pk).delete()
+        # Not acknowledged (503), so not kept: the sender resends it.
+        PendingBatch.objects.filter(pk=batch.pk).delete()
         raise QueueUnavailable(str(exc)) from exc
 
 

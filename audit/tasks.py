@@ -6,7 +6,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from audit import services
+from audit import integrity, services
 
 logger = logging.getLogger(__name__)
 # Outages and slowness pass; a retry stores the batch once they do.
@@ -61,6 +61,4 @@ def sweep_pending_batches() -> None:
 )
 def verify_chains() -> None:
     """Periodic (Celery beat, CELERY_BEAT_SCHEDULE): verify every organization's chain."""
-    from audit import integrity  # imported here: this task is appended below the ingest task's imports
-
     integrity.chain_verification_run_all(trigger="schedule")

@@ -93,6 +93,7 @@ def test_in_process_database_outage_is_503_and_the_resend_lands_once(org, ingest
     outage = send()
     assert outage.status_code == 503 and outage["Retry-After"]
     assert AuditEvent.objects.filter(org=org).count() == 0
+    assert not PendingBatch.objects.exists()  # a 503 keeps nothing behind for the sweep
     assert send().status_code == 202
     assert AuditEvent.objects.filter(org=org).count() == 20
     assert TraceSummary.objects.get(org=org, trace_id="t").calls == 20
