@@ -7,7 +7,7 @@ import queue
 import threading
 import time
 
-from audit import demo
+from audit.events import demo
 
 
 def http_bodies(*, count, seed, batch_size, days):
@@ -118,8 +118,9 @@ def service_load(*, org_id, count, seed, batch_size, days, analyze=None):
     """
     from django.utils import timezone
 
-    from audit import services
-    from audit.validation import format_timestamp, validate_event
+    from audit.events.wire import format_timestamp
+    from audit.ingest.door import validate_event
+    from audit.ingest.store import events_ingest
 
     stored, spent = 0, 0.0
     batch = []
@@ -128,7 +129,7 @@ def service_load(*, org_id, count, seed, batch_size, days, analyze=None):
         nonlocal stored, spent
         clean = [validate_event(raw, max_bytes=1 << 20)[0] for raw in batch]
         start = time.perf_counter()
-        result = services.events_ingest(org_id=org_id, events=clean, received_at=format_timestamp(timezone.now()))
+        result = events_ingest(org_id=org_id, events=clean, received_at=format_timestamp(timezone.now()))
         spent += time.perf_counter() - start
         stored += result.stored
         batch.clear()

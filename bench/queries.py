@@ -157,7 +157,7 @@ def _api_page_size(api):
 
 def _facets_case(*, org, conn):
     try:
-        from audit import selectors
+        from audit.explore import selectors
     except ImportError:
         return None
     facets = getattr(selectors, "event_facets", None)

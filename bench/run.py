@@ -84,8 +84,8 @@ def run(*, args, servers, port, results):
     import psycopg
     from django.core.management import call_command
 
-    from audit import services
-    from audit.models import Organization
+    from audit.accounts import services
+    from audit.accounts.models import Organization
     from bench import export, ingest, queries
 
     _log("migrating")

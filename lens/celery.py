@@ -6,4 +6,4 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lens.settings")
 
 app = Celery("lens")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks()
+# Tasks are imported from each room of audit/ (CELERY_IMPORTS in lens/settings.py).

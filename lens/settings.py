@@ -44,7 +44,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "audit.middleware.ContentSecurityPolicyMiddleware",
+    "audit.web.middleware.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "lens.urls"
@@ -123,6 +123,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_timeout": 5,
 }
 CELERY_TASK_DEFAULT_QUEUE = env.str("LENS_CELERY_QUEUE", default="lens")
+# Each room of audit/ keeps its own tasks.
+CELERY_IMPORTS = ("audit.ingest.tasks", "audit.integrity.tasks")
 
 # --- Ingest limits (stated in the API docs).
 LENS_MAX_BODY_BYTES = env.int("LENS_MAX_BODY_BYTES", default=16 * 1024 * 1024)
@@ -134,6 +136,9 @@ LENS_READ_RATE = env.str("LENS_READ_RATE", default="1200/min")
 LENS_AUTH_FAILURE_RATE = env.str("LENS_AUTH_FAILURE_RATE", default="30/min")
 # Facet counts on the event list cover at most this many of the newest matches.
 LENS_FACET_WINDOW = env.int("LENS_FACET_WINDOW", default=2_000)
+# How many proxies in front of Lens append to X-Forwarded-For; 0 trusts only
+# REMOTE_ADDR, so a client cannot choose the address its throttles and access records see.
+LENS_NUM_PROXIES = env.int("LENS_NUM_PROXIES", default=0)
 # Seconds a client should wait before retrying when the queue is unreachable.
 LENS_RETRY_AFTER_SECONDS = env.int("LENS_RETRY_AFTER_SECONDS", default=5)
 
@@ -147,12 +152,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_RATES": {"ingest": LENS_INGEST_RATE, "read": LENS_READ_RATE},
     "UNAUTHENTICATED_USER": None,
-    # How many proxies in front of Lens append to X-Forwarded-For; 0 trusts only
-    # REMOTE_ADDR, so a client cannot choose the address its throttles and access
-    # records see.
-    "NUM_PROXIES": env.int("LENS_NUM_PROXIES", default=0),
     # A database outage is a 503 with Retry-After, not a 500.
-    "EXCEPTION_HANDLER": "audit.api.exceptions.api_exception_handler",
+    "EXCEPTION_HANDLER": "audit.api.errors.api_exception_handler",
 }
 
 SPECTACULAR_SETTINGS = {

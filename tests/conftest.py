@@ -1,6 +1,6 @@
 import pytest
 
-from audit import services
+from audit.accounts import services
 from tests.factories import OrganizationFactory
 
 
@@ -43,6 +43,12 @@ def api_client():
 @pytest.fixture
 def viewer(org):
     return services.user_create(org=org, username="viewer", password="viewer-pass-123")
+
+
+@pytest.fixture
+def user_client(client, viewer):
+    client.force_login(viewer)
+    return client
 
 
 @pytest.fixture(autouse=True)

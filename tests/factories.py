@@ -5,11 +5,10 @@ import itertools
 from datetime import UTC, datetime, timedelta
 
 import factory
-from django.utils import timezone
 
-from audit import services
-from audit.models import AuditEvent, Organization
-from audit.validation import format_timestamp, validate_event
+from audit.accounts.models import Organization
+from audit.events.models import AuditEvent
+from audit.ingest import store
 
 _counter = itertools.count(1)
 BASE_TIME = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -49,13 +48,8 @@ def wire_event(**overrides) -> dict:
 
 def store_events(org: Organization, *events: dict) -> list[AuditEvent]:
     """Validate and ingest wire events synchronously; returns the stored rows in order."""
-    clean = []
-    for raw in events:
-        event, errors = validate_event(raw, max_bytes=1 << 20)
-        assert not errors, errors
-        clean.append(event)
-    services.events_ingest(org_id=org.pk, events=clean, received_at=format_timestamp(timezone.now()))
-    ids = [event["id"] for event in clean]
+    store.events_store_now(org_id=org.pk, raw_events=list(events))
+    ids = [event["id"] for event in events]
     rows = {row.event_id: row for row in AuditEvent.objects.filter(org=org, event_id__in=ids)}
     return [rows[event_id] for event_id in ids]
 

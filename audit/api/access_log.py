@@ -1,43 +1,20 @@
 """GET /api/v1/access-log: who read or exported the organization's events, for its admins."""
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import permissions, serializers
+from rest_framework import serializers
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from audit import access_log
+from audit.accounts import access_log
+from audit.accounts.caller import request_caller
+from audit.accounts.models import AccessRecord
 from audit.api import serializers as s
-from audit.api.pagination import CURSOR_PARAM, PAGE_SIZE_PARAM, KeysetPagination, QueryParamError
-from audit.api.throttling import ReadThrottle
-from audit.models import AccessRecord
-from audit.validation import format_timestamp
-
-PAGES = KeysetPagination(field="at")
-
-
-class IsOrgAdmin(permissions.BasePermission):
-    message = "The access log is for your organization's admins, signed in."
-
-    def has_permission(self, request, view):
-        return access_log.is_org_admin(user=request.user)
-
-
-def access_record_data(record: AccessRecord) -> dict:
-    return {
-        "at": format_timestamp(record.at),
-        "actor": record.actor,
-        "address": record.address,
-        "action": record.action,
-        "path": record.path,
-        "target": record.target,
-        "format": record.format,
-        "filters": record.filters,
-    }
+from audit.api.base import PAGE_PARAMS, ReadView, api_page
+from audit.api.permissions import IsOrgAdmin
 
 
 class AccessRecordSerializer(serializers.Serializer):
-    at = serializers.DateTimeField()
-    actor = serializers.CharField(help_text="A login's username, or `key:<prefix> (name)` for an API key.")
+    at = s.TimestampField()
+    actor = serializers.CharField(help_text="`user:<username>` for a login, or `key:<prefix> (name)` for an API key.")
     address = serializers.CharField(allow_null=True)
     action = serializers.ChoiceField(choices=AccessRecord.Action.values)
     path = serializers.CharField()
@@ -52,9 +29,9 @@ class AccessRecordPageSerializer(serializers.Serializer):
     results = AccessRecordSerializer(many=True)
 
 
-class AccessLogView(APIView):
+class AccessLogView(ReadView):
     permission_classes = [IsOrgAdmin]
-    throttle_classes = [ReadThrottle]
+    extra_params = PAGE_PARAMS
 
     @extend_schema(
         operation_id="access_log_list",
@@ -73,18 +50,6 @@ class AccessLogView(APIView):
         },
     )
     def get(self, request):
-        for name in request.query_params:
-            if name not in (CURSOR_PARAM, PAGE_SIZE_PARAM):
-                return self._bad(QueryParamError(name, "is not a parameter of this endpoint"))
-        try:
-            # IsOrgAdmin made sure this is a signed-in member; the id spares loading the organization.
-            records = access_log.access_record_list(org_id=request.user.membership.org_id)
-            page = PAGES.paginate(records, request)
-        except QueryParamError as exc:
-            return self._bad(exc)
-        results = [access_record_data(record) for record in page.items]
-        return Response({"next": page.next_url, "previous": page.previous_url, "results": results})
-
-    def _bad(self, exc):
-        problems = "; ".join(f"{name}: {' '.join(messages)}" for name, messages in exc.errors.items())
-        return Response({"detail": f"Invalid query: {problems}", "errors": exc.errors}, status=400)
+        records = access_log.access_record_list(org_id=request_caller(request).org.pk)
+        page = api_page(records, request, time_field="at")
+        return Response(page.envelope(AccessRecordSerializer(page.items, many=True).data))

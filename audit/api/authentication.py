@@ -3,9 +3,9 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 from rest_framework import authentication, exceptions
-from rest_framework.throttling import BaseThrottle
 
-from audit import services
+from audit.accounts import services
+from audit.accounts.caller import client_address
 
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -26,8 +26,7 @@ class AuthFailureThrottle:
         self.limit, self.window = _auth_failure_rate()
         now = time.time()
         self.retry_after = max(1, int(self.window - now % self.window))
-        ident = BaseThrottle().get_ident(request)  # REMOTE_ADDR, or X-Forwarded-For per NUM_PROXIES
-        self.cache_key = f"lens:auth-failures:{ident}:{int(now // self.window)}"
+        self.cache_key = f"lens:auth-failures:{client_address(request)}:{int(now // self.window)}"
 
     def check(self):
         if cache.get(self.cache_key, 0) >= self.limit:
@@ -44,16 +43,18 @@ class AuthFailureThrottle:
 
 
 class ApiKeyPrincipal:
-    """The request's user when it authenticated with an API key."""
+    """DRF's `request.user` when a request authenticated with an API key (`request.auth`
+    is the key; audit/accounts/caller.py reads both)."""
 
     is_authenticated = True
     is_anonymous = False
+    pk = None
 
     def __init__(self, key):
-        self.key = key
-        self.org = key.org
-        self.pk = None
         self.username = f"key:{key.prefix}"
+
+    def get_username(self):
+        return self.username
 
     def __str__(self):
         return self.username

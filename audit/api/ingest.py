@@ -1,20 +1,22 @@
-"""POST /api/v1/audit-events: the thin HTTP face of `services.events_receive` (SPEC §2)."""
+"""POST /api/v1/audit-events: the thin HTTP face of `audit.ingest.receive.events_receive` (SPEC §2)."""
 
 from django.conf import settings
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from audit import services
+from audit.accounts.caller import request_caller
 from audit.api.permissions import CanIngest, CanRead
+from audit.api.serializers import DetailSerializer
 from audit.api.throttling import IngestThrottle, ReadThrottle
-from audit.validation import BodyError
+from audit.ingest.door import BodyError
+from audit.ingest.receive import STATUSES, QueueUnavailable, events_receive
 
 
 class ReceiptSerializer(serializers.Serializer):
     index = serializers.IntegerField(help_text="Position of the item in the request.")
     id = serializers.CharField(allow_null=True, help_text="The event id (generated when the sender gave none).")
-    status = serializers.ChoiceField(choices=["accepted", "duplicate", "conflict", "invalid"])
+    status = serializers.ChoiceField(choices=list(STATUSES))
     errors = serializers.DictField(child=serializers.CharField(), required=False, help_text="Field → what is wrong.")
 
 
@@ -24,10 +26,6 @@ class IngestResponseSerializer(serializers.Serializer):
     conflict = serializers.IntegerField()
     invalid = serializers.IntegerField()
     receipts = ReceiptSerializer(many=True)
-
-
-class ErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()
 
 
 INGEST_DESCRIPTION = f"""
@@ -71,16 +69,16 @@ class EventIngestMixin:
                 # Receipts when nothing was accepted; `detail` alone when the body is unreadable.
                 PolymorphicProxySerializer(
                     component_name="IngestRejected",
-                    serializers=[IngestResponseSerializer, ErrorSerializer],
+                    serializers=[IngestResponseSerializer, DetailSerializer],
                     resource_type_field_name=None,
                 ),
                 description="Nothing accepted (receipts), or the body is unreadable (`detail`).",
             ),
-            401: ErrorSerializer,
-            403: ErrorSerializer,
-            413: ErrorSerializer,
-            429: ErrorSerializer,
-            503: OpenApiResponse(ErrorSerializer, description="The queue is unreachable; retry after Retry-After."),
+            401: DetailSerializer,
+            403: DetailSerializer,
+            413: DetailSerializer,
+            429: DetailSerializer,
+            503: OpenApiResponse(DetailSerializer, description="The queue is unreachable; retry after Retry-After."),
         },
         examples=[
             OpenApiExample(
@@ -108,15 +106,14 @@ class EventIngestMixin:
                 status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
             )
         try:
-            result = services.events_receive(org=request.auth.org, body=body, content_type=request.content_type)
+            result = events_receive(org=request_caller(request).org, body=body, content_type=request.content_type)
         except BodyError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
-        except services.QueueUnavailable:
+        except QueueUnavailable:
             return Response(
                 {"detail": "events cannot be queued or stored right now; nothing from this request was accepted"},
                 status=status.HTTP_503_SERVICE_UNAVAILABLE,
                 headers={"Retry-After": str(settings.LENS_RETRY_AFTER_SECONDS)},
             )
         code = 202 if result.all_safe else 400 if result.none_safe else 207
-        counts = {name: result.count(name) for name in ("accepted", "duplicate", "conflict", "invalid")}
-        return Response({**counts, "receipts": result.receipts}, status=code)
+        return Response({**result.counts(), "receipts": result.receipts}, status=code)

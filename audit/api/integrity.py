@@ -1,13 +1,14 @@
-"""GET /api/v1/integrity: the thin HTTP face of `integrity.integrity_summary`."""
+"""GET /api/v1/integrity: the thin HTTP face of `audit.integrity.selectors.integrity_summary`."""
 
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from audit import integrity
-from audit.api.permissions import CanRead, request_org
+from audit.accounts.caller import request_caller
+from audit.api.permissions import CanRead
 from audit.api.throttling import ReadThrottle
+from audit.integrity.selectors import integrity_summary
 
 _VERIFICATION = inline_serializer(
     name="ChainVerification",
@@ -60,4 +61,4 @@ class IntegrityView(APIView):
         ),
     )
     def get(self, request):
-        return Response(integrity.integrity_summary(org=request_org(request)))
+        return Response(integrity_summary(org=request_caller(request).org))

@@ -1,33 +1,32 @@
+"""Who may call what: read, ingest, admin, decided by the caller (audit/accounts/caller.py)."""
+
 from rest_framework import permissions
 
-from audit.models import ApiKey
-
-
-def request_org(request):
-    """The organization a request acts for: its API key's, or the logged-in user's."""
-    user = request.user
-    if getattr(user, "key", None) is not None:
-        return user.org
-    membership = getattr(user, "membership", None)
-    return membership.org if membership is not None else None
+from audit.accounts.caller import INGEST, READ, request_caller
 
 
 class _HasScope(permissions.BasePermission):
     scope = ""
 
     def has_permission(self, request, view):
-        key = getattr(request.user, "key", None)
-        if key is not None:
-            if not key.has_scope(self.scope):
-                self.message = f"This API key lacks the '{self.scope}' scope."
-                return False
+        caller = request_caller(request)
+        if caller.may(self.scope):
             return True
-        return self.scope == ApiKey.Scope.READ and request_org(request) is not None
+        if caller.key is not None:
+            self.message = f"This API key lacks the '{self.scope}' scope."
+        return False
 
 
 class CanIngest(_HasScope):
-    scope = ApiKey.Scope.INGEST
+    scope = INGEST
 
 
 class CanRead(_HasScope):
-    scope = ApiKey.Scope.READ
+    scope = READ
+
+
+class IsOrgAdmin(permissions.BasePermission):
+    message = "This is for your organization's admins, signed in."
+
+    def has_permission(self, request, view):
+        return request_caller(request).is_admin

@@ -1,35 +1,40 @@
-"""What the read API returns, and the parameters it takes, for the OpenAPI schema.
+"""The shapes the API answers with, and the parameters it takes, for the OpenAPI schema.
 
-Events are rendered by `audit.wire.event_wire` (the one wire form); the serializers
-here describe that form for the schema, they do not produce it. Traces are rendered by
-`trace_summary_data`.
+Events are rendered by `audit.events.wire.event_wire` (the one wire form, fast);
+`EventSerializer` describes that form for the schema and is built from the event's
+declaration. Traces and access records are rendered by the serializers here.
 """
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter
+from drf_spectacular.utils import OpenApiParameter, extend_schema_field
 from rest_framework import serializers
 
-from audit.filters import MAX_METADATA_FILTERS, TIME_HELP
-from audit.models import Decision, Outcome, TraceSummary
-from audit.validation import format_timestamp
+from audit.events import fields as f
+from audit.events.wire import format_timestamp
+from audit.explore import vocabulary as v
+from audit.explore.pagination import CURSOR_PARAM, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, PAGE_SIZE_PARAM
 
 
-def trace_summary_data(summary: TraceSummary) -> dict:
-    allow = summary.calls - summary.deny_count - summary.alert_count
-    return {
-        "trace_id": summary.trace_id,
-        "started_at": format_timestamp(summary.started_at),
-        "ended_at": format_timestamp(summary.ended_at),
-        "calls": summary.calls,
-        "actors": summary.actors,
-        "slugs": summary.slugs,
-        "decisions": {"allow": allow, "deny": summary.deny_count, "alert": summary.alert_count},
-        "error_count": summary.error_count,
-        "total_duration_ms": summary.total_duration_ms,
-    }
+@extend_schema_field(OpenApiTypes.DATETIME)
+class TimestampField(serializers.Field):
+    """A time as Lens writes it: RFC 3339, UTC, microseconds, `Z`."""
+
+    def to_representation(self, value):
+        return format_timestamp(value)
 
 
-# --- schema: responses ---------------------------------------------------------------
+class DetailSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+class ParameterErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), help_text="Parameter name → what is wrong."
+    )
+
+
+# --- events ---------------------------------------------------------------------------
 
 
 class RuleSerializer(serializers.Serializer):
@@ -46,35 +51,44 @@ class ServerSerializer(serializers.Serializer):
     version = serializers.CharField()
 
 
-class EventSerializer(serializers.Serializer):
-    """An audit event in the wire format of SPEC §1, plus what Lens adds."""
+# Optional fields are null on output when not sent, except those Lens always fills:
+# the id (made when absent), metadata ({} when absent) and what Lens adds.
+_NEVER_NULL = {"id", "metadata", *(field.name for field in f.ADDED_FIELDS)}
 
-    id = serializers.CharField(help_text="The sender's event id; the id in every URL.")
-    timestamp = serializers.DateTimeField(help_text="When the gateway received the call (UTC).")
-    trace_id = serializers.CharField(help_text="Calls sharing it form one chain.")
-    actor = serializers.CharField(allow_null=True, help_text="null means anonymous.")
-    slug = serializers.CharField(help_text="The connection the call went through.")
-    method = serializers.CharField()
-    tool = serializers.CharField(allow_null=True)
-    arguments = serializers.JSONField(allow_null=True, help_text="The tool-call arguments, as sent.")
-    decision = serializers.ChoiceField(choices=Decision.values)
-    rule = RuleSerializer(allow_null=True, help_text="The rule that fired; null when none matched.")
-    reason = serializers.CharField(allow_null=True)
-    metadata = serializers.DictField(child=serializers.JSONField(), help_text="Flat: string → string/number/bool.")
-    duration_ms = serializers.FloatField(allow_null=True)
-    outcome = serializers.ChoiceField(choices=Outcome.values)
-    status_code = serializers.IntegerField(allow_null=True)
-    error = serializers.CharField(allow_null=True)
-    server = ServerSerializer(allow_null=True)
-    received_at = serializers.DateTimeField(help_text="Added by Lens: when it received the event.")
-    seq = serializers.IntegerField(help_text="Added by Lens: position in the organization's hash chain.")
-    chain_hash = serializers.CharField(help_text="Added by Lens: SHA-256 chaining this event to the previous one.")
+
+def _schema_field(field: f.EventField) -> serializers.Field:
+    options = {"help_text": field.help, "allow_null": not field.required and field.name not in _NEVER_NULL}
+    kinds = {
+        f.TEXT: lambda: serializers.CharField(**options),
+        f.TIME: lambda: serializers.DateTimeField(**options),
+        f.CHOICE: lambda: serializers.ChoiceField(choices=list(field.choices), **options),
+        f.NUMBER: lambda: serializers.FloatField(**options),
+        f.INTEGER: lambda: serializers.IntegerField(**options),
+        f.OBJECT: lambda: serializers.JSONField(**options),
+        f.RULE: lambda: RuleSerializer(**options),
+        f.METADATA: lambda: serializers.DictField(child=serializers.JSONField(), **options),
+        f.SERVER: lambda: ServerSerializer(**options),
+    }
+    return kinds[field.kind]()
+
+
+EventSerializer = type(
+    "EventSerializer",
+    (serializers.Serializer,),
+    {
+        "__doc__": "An audit event in the wire format of SPEC §1, plus what Lens adds.",
+        **{field.name: _schema_field(field) for field in f.OUTPUT_FIELDS},
+    },
+)
 
 
 class EventPageSerializer(serializers.Serializer):
     next = serializers.URLField(allow_null=True, help_text="Older events; null on the last page.")
     previous = serializers.URLField(allow_null=True, help_text="Newer events; null on the first page.")
     results = EventSerializer(many=True)
+
+
+# --- traces ---------------------------------------------------------------------------
 
 
 class DecisionCountsSerializer(serializers.Serializer):
@@ -84,15 +98,22 @@ class DecisionCountsSerializer(serializers.Serializer):
 
 
 class TraceSerializer(serializers.Serializer):
+    """A trace summary (renders `TraceSummary` rows)."""
+
     trace_id = serializers.CharField()
-    started_at = serializers.DateTimeField()
-    ended_at = serializers.DateTimeField()
+    started_at = TimestampField()
+    ended_at = TimestampField()
     calls = serializers.IntegerField()
     actors = serializers.ListField(child=serializers.CharField(allow_null=True))
     slugs = serializers.ListField(child=serializers.CharField())
-    decisions = DecisionCountsSerializer()
+    decisions = serializers.SerializerMethodField()
     error_count = serializers.IntegerField(help_text="Calls whose outcome was not success.")
     total_duration_ms = serializers.FloatField()
+
+    @extend_schema_field(DecisionCountsSerializer)
+    def get_decisions(self, summary):
+        allow = summary.calls - summary.deny_count - summary.alert_count
+        return {"allow": allow, "deny": summary.deny_count, "alert": summary.alert_count}
 
 
 class TracePageSerializer(serializers.Serializer):
@@ -107,48 +128,24 @@ class TraceChainSerializer(serializers.Serializer):
     events_truncated = serializers.BooleanField(help_text="True when the trace has more events than are listed.")
 
 
-class ParameterErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-    errors = serializers.DictField(
-        child=serializers.ListField(child=serializers.CharField()), help_text="Parameter name → what is wrong."
-    )
+# --- parameters -----------------------------------------------------------------------
 
 
-class DetailSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-
-
-# --- schema: parameters --------------------------------------------------------------
-
-
-def _repeated(name, description, enum=None):
-    return OpenApiParameter(
-        name, {"type": "array", "items": {"type": "string", **({"enum": enum} if enum else {})}},
-        explode=True, style="form", description=f"{description} Exact match; repeat for OR.",
-    )
+def _filter_parameter(term: v.FilterTerm) -> OpenApiParameter:
+    if term.repeats:
+        items = {"type": "string", **({"enum": list(term.choices)} if term.choices else {})}
+        return OpenApiParameter(
+            term.name, {"type": "array", "items": items}, explode=True, style="form",
+            description=f"{term.help} Exact match; repeat for OR.",
+        )
+    return OpenApiParameter(term.name, OpenApiTypes.STR, description=term.help)
 
 
 FILTER_PARAMETERS = [
-    _repeated("actor", "`X-Igris-User` of the call."),
-    _repeated("slug", "Connection slug (`github-prod`)."),
-    _repeated("tool", "Tool name (`create_issue`)."),
-    _repeated("method", "MCP method (`tools/call`)."),
-    _repeated("decision", "Policy decision.", Decision.values),
-    _repeated("outcome", "How the call ended.", Outcome.values),
-    OpenApiParameter("trace_id", OpenApiTypes.STR, description="Exact trace id."),
-    OpenApiParameter(
-        "metadata.<key>", OpenApiTypes.STR,
-        description=(
-            "Replace `<key>` with a metadata key: `metadata.env=production`. Several keys are ANDed; a repeated "
-            "key ORs. A value that reads as a JSON number or boolean also matches that number or boolean "
-            f"(`metadata.ticket=4711` finds 4711 and \"4711\"). At most {MAX_METADATA_FILTERS} keys."
-        ),
-    ),
-    OpenApiParameter("since", OpenApiTypes.STR, description=f"Inclusive lower bound: {TIME_HELP}."),
-    OpenApiParameter("until", OpenApiTypes.STR, description=f"Inclusive upper bound: {TIME_HELP}."),
-    OpenApiParameter("q", OpenApiTypes.STR, description="Case-insensitive text in actor, slug, tool, trace id or error."),
+    *(_filter_parameter(term) for term in v.TERMS),
+    OpenApiParameter(f"{v.METADATA_PREFIX}<key>", OpenApiTypes.STR, description=v.METADATA_HELP),
 ]
 PAGE_PARAMETERS = [
-    OpenApiParameter("cursor", OpenApiTypes.STR, description="Opaque; follow the `next`/`previous` links."),
-    OpenApiParameter("page_size", OpenApiTypes.INT, description="1–500, default 50."),
+    OpenApiParameter(CURSOR_PARAM, OpenApiTypes.STR, description="Opaque; follow the `next`/`previous` links."),
+    OpenApiParameter(PAGE_SIZE_PARAM, OpenApiTypes.INT, description=f"1–{MAX_PAGE_SIZE}, default {DEFAULT_PAGE_SIZE}."),
 ]

@@ -1,18 +1,23 @@
 from rest_framework.throttling import SimpleRateThrottle
 
+from audit.accounts.caller import client_address, request_caller
 
-class _PerKeyThrottle(SimpleRateThrottle):
-    """Rate limits per API key (or per logged-in user), by scope."""
+
+class _PerCallerThrottle(SimpleRateThrottle):
+    """Rate limits per API key (or per signed-in person), by scope."""
+
+    def get_ident(self, request):
+        return client_address(request) or ""
 
     def get_cache_key(self, request, view):
-        key = getattr(request.user, "key", None)
-        ident = f"key:{key.pk}" if key is not None else f"user:{request.user.pk}"
+        caller = request_caller(request)
+        ident = f"key:{caller.key.pk}" if caller.key is not None else f"user:{request.user.pk}"
         return self.cache_format % {"scope": self.scope, "ident": ident}
 
 
-class IngestThrottle(_PerKeyThrottle):
+class IngestThrottle(_PerCallerThrottle):
     scope = "ingest"
 
 
-class ReadThrottle(_PerKeyThrottle):
+class ReadThrottle(_PerCallerThrottle):
     scope = "read"

@@ -8,13 +8,14 @@ from django.http import QueryDict
 from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-from audit.timeline import format_ms
+from audit.explore.pagination import CURSOR_PARAM
+from audit.explore.timeline import format_ms
+from audit.integrity import selectors as integrity_selectors
 
 register = template.Library()
 
 FOLD_AT = 120  # characters: longer strings are folded behind a <details>
 FOLD_ITEMS = 30  # arrays/objects with more members than this start folded
-PAGE_KEYS = ("before", "after")  # keyset cursors: never carried into a new filter
 
 
 @register.filter
@@ -38,8 +39,7 @@ def utc_short(value):
 def _params(params) -> QueryDict:
     copy = params.copy() if isinstance(params, QueryDict) else QueryDict(mutable=True)
     copy._mutable = True
-    for key in PAGE_KEYS:
-        copy.pop(key, None)
+    copy.pop(CURSOR_PARAM, None)  # a cursor is never carried into a new filter
     return copy
 
 
@@ -68,9 +68,10 @@ def href_without(params, key, value=None):
 
 
 @register.simple_tag
-def href_page(params, key, cursor):
+def href_page(params, cursor):
+    """The current filter at the page `cursor` (a KeysetPage edge) points to."""
     query = _params(params)
-    query[key] = cursor
+    query[CURSOR_PARAM] = cursor.encode()
     return "?" + query.urlencode()
 
 
@@ -130,3 +131,27 @@ def json_tree(value):
 @register.filter
 def decision_class(decision):
     return escape(f"d-{decision}") if decision in ("allow", "deny", "alert") else ""
+
+
+# `{% chain_status_badge seq %}`: an event's place in the tamper-evident chain, as judged by the
+# last verification. Needs `org` in the context; the last verification is read once per page.
+_LOOK = {
+    "verified": ("o-success", "verified", "Recomputed and intact at the last chain verification ({when})."),
+    "unverified": ("", "not yet verified", "Stored after the last chain verification, or none has run yet."),
+    "broken": ("o-bad", "chain broken", "The last verification found the chain broken at seq {bad}, at or before this event."),
+}
+_CACHE_KEY = "audit.integrity.last_verification"
+
+
+@register.simple_tag(takes_context=True)
+def chain_status_badge(context, seq):
+    org = context["org"]
+    cache = context.render_context
+    if _CACHE_KEY not in cache:
+        cache[_CACHE_KEY] = integrity_selectors.chain_verification_last(org=org)
+    status = integrity_selectors.chain_status(org=org, seq=seq, last=cache[_CACHE_KEY])
+    css, label, title = _LOOK[status["state"]]
+    return format_html(
+        '<span class="badge chain-status chain-{} {}" title="{}">{} · seq {}</span>',
+        status["state"], css, title.format(when=status["verified_at"], bad=status["first_bad_seq"]), label, status["seq"],
+    )

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 
-from audit import services
+from audit.accounts import services
 from tests.browser.conftest import ARTIFACTS, login
 from tests.factories import BASE_TIME, OrganizationFactory, store_events, wire_event
 

@@ -7,10 +7,11 @@ import pytest
 from django.core.management import call_command
 from django.db import OperationalError
 
-from audit import services, trace_summaries
+from audit.accounts import services
+from audit.ingest import outbox, store, trace_summaries
 from audit.models import AuditEvent, PendingBatch, TraceSummary
-from audit.tasks import ingest_events
-from audit.validation import validate_event
+from audit.ingest.tasks import ingest_events
+from audit.ingest.door import validate_event
 from tests.factories import wire_event
 
 RECEIVED = "2026-11-23T09:30:00.000000Z"
@@ -22,8 +23,8 @@ def clean_batch(count, trace_id="trace-1"):
 
 def test_redelivered_batch_is_stored_once(org):
     batch = clean_batch(50)
-    first = services.events_ingest(org_id=org.pk, events=batch, received_at=RECEIVED)
-    again = services.events_ingest(org_id=org.pk, events=batch, received_at=RECEIVED)
+    first = store.events_ingest(org_id=org.pk, events=batch, received_at=RECEIVED)
+    again = store.events_ingest(org_id=org.pk, events=batch, received_at=RECEIVED)
     assert (first.stored, again.stored, again.duplicates) == (50, 0, 50)
     assert AuditEvent.objects.filter(org=org).count() == 50
     assert TraceSummary.objects.get(org=org).calls == 50
@@ -44,14 +45,14 @@ def test_failure_after_part_of_the_write_leaves_nothing_then_retry_stores_all_on
             raise OperationalError("server closed the connection unexpectedly")
         return real_upsert(**kwargs)
 
-    monkeypatch.setattr(services, "trace_summaries_upsert", flaky_upsert)
+    monkeypatch.setattr(store, "trace_summaries_upsert", flaky_upsert)
     with pytest.raises(OperationalError):
-        services.events_ingest(org_id=org.pk, events=batch, received_at=RECEIVED)
+        store.events_ingest(org_id=org.pk, events=batch, received_at=RECEIVED)
     assert AuditEvent.objects.filter(org=org).count() == 0
     org.refresh_from_db()
     assert org.chain_seq == 0
 
-    services.events_ingest(org_id=org.pk, events=batch, received_at=RECEIVED)
+    store.events_ingest(org_id=org.pk, events=batch, received_at=RECEIVED)
     assert AuditEvent.objects.filter(org=org).count() == 30
     assert TraceSummary.objects.get(org=org).calls == 30
 
@@ -66,7 +67,7 @@ def _failing_upsert(monkeypatch, failures):
             raise OperationalError("could not connect to server")
         return real_upsert(**kwargs)
 
-    monkeypatch.setattr(services, "trace_summaries_upsert", flaky_upsert)
+    monkeypatch.setattr(store, "trace_summaries_upsert", flaky_upsert)
 
 
 def test_task_retries_a_database_error_until_every_event_lands_once(org, monkeypatch):
@@ -134,13 +135,13 @@ def test_create_api_key_rejects_unknown_scopes(db):
 def test_a_batch_that_cannot_be_stored_stays_pending_and_the_sweep_stores_it(org, monkeypatch, capsys):
     """Outside the in-process mode, a non-transient failure must not drop the acknowledged batch."""
     batch = PendingBatch.objects.create(org=org, events=clean_batch(5, trace_id="kept"), received_at=RECEIVED)
-    real_ingest = services.events_ingest
+    real_ingest = store.events_ingest
 
     def broken_ingest(**kwargs):
         raise ValueError("bug")
 
     monkeypatch.setitem(ingest_events.app.conf, "task_always_eager", False)
-    monkeypatch.setattr(services, "events_ingest", broken_ingest)
+    monkeypatch.setattr(outbox, "events_ingest", broken_ingest)
     ingest_events.run(batch_id=batch.pk)
     assert AuditEvent.objects.filter(org=org).count() == 0
     batch.refresh_from_db()
@@ -148,7 +149,7 @@ def test_a_batch_that_cannot_be_stored_stays_pending_and_the_sweep_stores_it(org
     call_command("ingest_pending")
     assert "5 events" in capsys.readouterr().out
 
-    monkeypatch.setattr(services, "events_ingest", real_ingest)
+    monkeypatch.setattr(outbox, "events_ingest", real_ingest)
     call_command("ingest_pending", store=True)
     assert "stored 5" in capsys.readouterr().out
     assert AuditEvent.objects.filter(org=org).count() == 5
@@ -166,9 +167,9 @@ def test_a_message_the_broker_loses_after_the_202_is_stored_by_the_sweep(org, in
     )
     assert response.status_code == 202
     assert AuditEvent.objects.filter(org=org).count() == 0
-    assert services.pending_batches_sweep(older_than=timedelta(0)).stored == 7
+    assert outbox.pending_batches_sweep(older_than=timedelta(0)).stored == 7
     assert AuditEvent.objects.filter(org=org).count() == 7
-    assert services.pending_batches_sweep(older_than=timedelta(0)).stored == 0
+    assert outbox.pending_batches_sweep(older_than=timedelta(0)).stored == 0
 
 
 def test_a_batch_that_could_not_be_queued_is_not_kept(org, ingest_key, api_client, monkeypatch):

@@ -5,7 +5,9 @@ import json
 import pytest
 from django.test import override_settings
 
-from audit import services
+from audit.accounts import services
+
+from audit.ingest import store
 from audit.models import AuditEvent, IngestConflict, TraceSummary
 from tests.factories import wire_event
 
@@ -124,8 +126,8 @@ def test_only_conflicts_is_400(post):
 
 
 def test_conflict_found_by_the_worker_is_recorded_not_stored(org):
-    first = services.events_ingest(org_id=org.pk, events=[_clean(id="evt-1")], received_at="2026-11-23T09:00:00.000000Z")
-    late = services.events_ingest(
+    first = store.events_ingest(org_id=org.pk, events=[_clean(id="evt-1")], received_at="2026-11-23T09:00:00.000000Z")
+    late = store.events_ingest(
         org_id=org.pk, events=[_clean(id="evt-1", actor="mallory")], received_at="2026-11-23T09:00:01.000000Z"
     )
     assert (first.stored, late.stored, late.conflicts) == (1, 0, 1)
@@ -134,7 +136,7 @@ def test_conflict_found_by_the_worker_is_recorded_not_stored(org):
 
 
 def _clean(**overrides):
-    from audit.validation import validate_event
+    from audit.ingest.door import validate_event
 
     event, errors = validate_event(wire_event(**overrides), max_bytes=1 << 20)
     assert not errors
@@ -264,7 +266,7 @@ def test_over_the_rate_limit_is_429_with_retry_after(post, monkeypatch):
 
 
 def test_unreachable_queue_is_503_and_nothing_is_acknowledged(post, org, monkeypatch):
-    from audit.tasks import ingest_events
+    from audit.ingest.tasks import ingest_events
 
     def broker_down(*args, **kwargs):
         raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
@@ -287,8 +289,8 @@ def test_ndjson_strings_may_hold_unicode_line_separators(post, org):
 
 
 def test_years_before_1000_keep_four_digits(post, org):
-    from audit.validation import format_timestamp
-    from audit.wire import event_wire
+    from audit.events.wire import format_timestamp
+    from audit.events.wire import event_wire
 
     assert post(wire_event(id="old", timestamp="0999-01-02T03:04:05Z")).status_code == 202
     assert event_wire(AuditEvent.objects.get(org=org, event_id="old"))["timestamp"] == "0999-01-02T03:04:05.000000Z"

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from audit import services
+from audit.accounts import services
 from audit.models import AuditEvent, Organization, TraceSummary
 from tests.factories import wire_event
 

@@ -5,7 +5,7 @@ from urllib.parse import quote
 
 import pytest
 
-from audit import services
+from audit.accounts import services
 from audit.models import AccessRecord
 from tests.factories import store_event
 
@@ -60,7 +60,7 @@ def test_reads_by_a_signed_in_user_are_recorded_with_the_login(client, viewer, s
     client.force_login(viewer)
     assert client.get("/api/v1/audit-events/export", {"tool": "list_issues"}).status_code == 200
     record = AccessRecord.objects.get()
-    assert (record.actor, record.user, record.api_key) == ("viewer", viewer, None)
+    assert (record.actor, record.user, record.api_key) == ("user:viewer", viewer, None)
     assert record.filters == {"tool": ["list_issues"]}
 
 

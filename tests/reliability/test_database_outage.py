@@ -5,7 +5,8 @@ import json
 import pytest
 from django.db import InterfaceError, OperationalError
 
-from audit import selectors, services
+from audit.accounts import services
+from audit.explore import selectors
 from audit.models import AuditEvent
 from tests.factories import wire_event
 

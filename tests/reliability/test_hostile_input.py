@@ -172,7 +172,7 @@ BAD_EVENTS += [
 
 
 def test_every_wire_field_has_a_wrong_type_case():
-    from audit.chain import WIRE_FIELDS
+    from audit.events.fields import WIRE_NAMES as WIRE_FIELDS
 
     assert {field for field, _, _ in WRONG_TYPES} == set(WIRE_FIELDS)
 

@@ -12,7 +12,7 @@ from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
-from audit import services
+from audit.accounts import services
 from lens.wsgi import application
 from tests.factories import store_event
 

@@ -22,7 +22,7 @@ import pytest
 from django.test import Client
 from django.urls import URLResolver, get_resolver, reverse
 
-from audit import services
+from audit.accounts import services
 from audit.models import ApiKey
 from tests.factories import store_event
 

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from audit import services
+from audit.accounts import services
 
 
 class Command(BaseCommand):

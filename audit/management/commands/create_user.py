@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from audit import services
-from audit.models import Membership
+from audit.accounts import services
+from audit.accounts.models import Membership
 
 
 class Command(BaseCommand):

@@ -2,8 +2,7 @@ from datetime import timedelta
 
 from django.core.management.base import BaseCommand
 
-from audit import services
-from audit.models import PendingBatch
+from audit.ingest import outbox
 
 
 class Command(BaseCommand):
@@ -15,10 +14,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, store, older_than, **options):
         if store:
-            result = services.pending_batches_sweep(older_than=timedelta(seconds=older_than))
+            result = outbox.pending_batches_sweep(older_than=timedelta(seconds=older_than))
             self.stdout.write(f"stored {result.stored}, duplicates {result.duplicates}, conflicts {result.conflicts}")
             return
-        for batch in PendingBatch.objects.select_related("org").order_by("id"):
+        for batch in outbox.pending_batch_list():
             self.stdout.write(
                 f"{batch.pk}\t{batch.org.slug}\t{len(batch.events)} events\t{batch.created_at:%Y-%m-%dT%H:%M:%SZ}\t"
                 f"attempts {batch.attempts}\t{batch.last_error[:120]}"

@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand
-from django.utils import timezone
 
-from audit import demo, services
-from audit.validation import format_timestamp, validate_event
+from audit.accounts import services
+from audit.events.demo import demo_batches
+from audit.ingest.store import events_store_now
 
 
 class Command(BaseCommand):
@@ -16,10 +16,6 @@ class Command(BaseCommand):
     def handle(self, *args, events, org, seed, **options):
         organization = services.org_get_or_create(slug=org)
         stored = 0
-        for batch in demo.demo_batches(count=events, seed=seed, batch_size=1000):
-            clean = [validate_event(raw, max_bytes=1 << 20)[0] for raw in batch]
-            result = services.events_ingest(
-                org_id=organization.pk, events=clean, received_at=format_timestamp(timezone.now())
-            )
-            stored += result.stored
+        for batch in demo_batches(count=events, seed=seed, batch_size=1000):
+            stored += events_store_now(org_id=organization.pk, raw_events=batch).stored
         self.stdout.write(f"{stored} demo events stored in {org}")

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from audit import integrity
-from audit.models import Organization
+from audit.accounts.models import Organization
+from audit.integrity import verification
 
 
 class Command(BaseCommand):
@@ -28,7 +28,7 @@ class Command(BaseCommand):
         broken = []
         for organization in orgs:
             try:
-                result = integrity.chain_verification_run(org=organization, since=since, trigger="command")
+                result = verification.chain_verification_run(org=organization, since=since, trigger="command")
             except ValueError as exc:
                 raise CommandError(str(exc)) from exc
             line = f"{organization.slug}: {'OK' if result.ok else 'BROKEN'} — {result.message}"

@@ -1,0 +1,49 @@
+"""How the API answers what goes wrong, in one place.
+
+* A parameter it cannot use (a filter, a cursor, a page size, an unknown name): 400
+  `{"detail": "Invalid query: …", "errors": {parameter: [messages]}}`.
+* The database is unreachable: while PostgreSQL is down or restarting a request cannot
+  even check its API key. That is "try again shortly", not a server bug: 503 with
+  Retry-After (SPEC §2), never a bare 500 that a sender may treat as final.
+* A path no route matches: the API's JSON 404.
+"""
+
+import logging
+
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
+from django.http import JsonResponse
+from django.views import defaults
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+from audit.explore.vocabulary import ParameterError
+
+logger = logging.getLogger(__name__)
+
+
+def invalid_query(errors: dict[str, list[str]]) -> Response:
+    problems = "; ".join(f"{name}: {' '.join(messages)}" for name, messages in errors.items())
+    return Response({"detail": f"Invalid query: {problems}", "errors": errors}, status=status.HTTP_400_BAD_REQUEST)
+
+
+def api_exception_handler(exc, context):
+    if isinstance(exc, ParameterError):
+        return invalid_query(exc.errors)
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        logger.warning("database unavailable for %s: %s", context["request"].path, exc)
+        return Response(
+            {"detail": "the database is unavailable right now; nothing from this request was stored"},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(settings.LENS_RETRY_AFTER_SECONDS)},
+        )
+    return exception_handler(exc, context)
+
+
+def not_found(request, exception):
+    """Django's 404 for a path no route matched (an id outside its pattern, say): JSON under
+    /api/, as the API documents its 404s; the usual page everywhere else."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return defaults.page_not_found(request, exception)

@@ -1,0 +1,86 @@
+"""The audit event, declared once (SPEC §1).
+
+Every field's wire name, storage column, type and limits, in wire order. What is
+derived from this list and nowhere else: validation at the door (`audit.ingest.door`),
+the wire form of a stored event and the columns read to build it
+(`audit.events.wire`), the CSV/NDJSON columns and the COPY column list, the API
+schema's event object, and the record the hash chain covers
+(`audit.integrity.chain`). The model (`audit.events.models`) spells the columns for
+Django; a test holds the two together.
+
+Standard library only: the offline verifier (`python -m audit.verify`) reads it too.
+"""
+
+from dataclasses import dataclass
+
+DECISIONS = ("allow", "deny", "alert")
+OUTCOMES = ("success", "denied", "rate_limited", "auth_failed", "upstream_error", "error")
+ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]{2,63}$"
+
+# Kinds: how a value is checked, stored and written out.
+TEXT, TIME, CHOICE, NUMBER, INTEGER = "text", "time", "choice", "number", "integer"
+OBJECT, RULE, METADATA, SERVER = "object", "rule", "metadata", "server"
+JSON_KINDS = frozenset({OBJECT, RULE, METADATA, SERVER})  # stored as JSON documents
+
+
+@dataclass(frozen=True)
+class EventField:
+    name: str  # on the wire
+    kind: str
+    column: str = ""  # in the table, when it differs from the wire name
+    required: bool = False
+    max_length: int | None = None
+    pattern: str | None = None
+    pattern_hint: str = ""
+    printable: bool = False  # identities people read: no control characters
+    choices: tuple = ()
+    minimum: float | None = None
+    maximum: float | None = None
+    required_when: tuple | None = None  # (other field, value): required when that field has that value
+    # A CSV cell that can hold neither a formula prefix nor a comma, quote or line break.
+    csv_plain: bool = False
+    help: str = ""
+
+    @property
+    def storage(self) -> str:
+        return self.column or self.name
+
+    @property
+    def is_json(self) -> bool:
+        return self.kind in JSON_KINDS
+
+
+SENDER_FIELDS = (
+    EventField("id", TEXT, column="event_id", max_length=64, pattern=ID_PATTERN,
+               pattern_hint=" (letters, digits, _ . : -)", help="The sender's event id; the id in every URL."),
+    EventField("timestamp", TIME, required=True, csv_plain=True, help="When the gateway received the call (UTC)."),
+    EventField("trace_id", TEXT, required=True, max_length=128, printable=True, help="Calls sharing it form one chain."),
+    EventField("actor", TEXT, max_length=254, printable=True, help="`X-Igris-User`; null means anonymous."),
+    EventField("slug", TEXT, required=True, max_length=64, pattern=SLUG_PATTERN, csv_plain=True,
+               help="The connection the call went through."),
+    EventField("method", TEXT, required=True, max_length=128, printable=True, help="The MCP method."),
+    EventField("tool", TEXT, max_length=128, printable=True, required_when=("method", "tools/call"),
+               help="The tool name; required for tools/call."),
+    EventField("arguments", OBJECT, help="The tool-call arguments, as sent."),
+    EventField("decision", CHOICE, required=True, choices=DECISIONS, csv_plain=True, help="The policy decision."),
+    EventField("rule", RULE, help="The rule that fired; null when none matched."),
+    EventField("reason", TEXT, max_length=10_000, help="Human-readable why."),
+    EventField("metadata", METADATA, help="Flat: string → string/number/bool (`X-Igris-Metadata`)."),
+    EventField("duration_ms", NUMBER, minimum=0, maximum=1e12, csv_plain=True, help="Gateway time for the call."),
+    EventField("outcome", CHOICE, required=True, choices=OUTCOMES, csv_plain=True, help="How the call ended."),
+    EventField("status_code", INTEGER, minimum=100, maximum=599, csv_plain=True, help="HTTP status the gateway answered."),
+    EventField("error", TEXT, max_length=100_000, help="Error text for failed calls."),
+    EventField("server", SERVER, help="Upstream `serverInfo` (from initialize)."),
+)
+# What Lens adds to every stored event, after the sender's fields.
+ADDED_FIELDS = (
+    EventField("received_at", TIME, csv_plain=True, help="Added by Lens: when it received the event."),
+    EventField("seq", INTEGER, csv_plain=True, help="Added by Lens: position in the organization's hash chain."),
+    EventField("chain_hash", TEXT, csv_plain=True, help="Added by Lens: SHA-256 chaining this event to the one before."),
+)
+OUTPUT_FIELDS = SENDER_FIELDS + ADDED_FIELDS  # the wire form of a stored event, and the CSV columns, in order
+
+WIRE_NAMES = tuple(field.name for field in SENDER_FIELDS)
+OUTPUT_NAMES = tuple(field.name for field in OUTPUT_FIELDS)
+BY_NAME = {field.name: field for field in OUTPUT_FIELDS}

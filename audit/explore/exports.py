@@ -1,0 +1,161 @@
+"""Streamed exports of events as NDJSON or CSV, in constant memory.
+
+Rows are fetched in chunks (`.iterator(chunk_size=CHUNK_SIZE)`: a server-side cursor on
+PostgreSQL, fetchmany on SQLite) and each becomes one line of bytes, so memory does not
+grow with the number of events. On PostgreSQL the whole export reads inside one
+transaction: a consistent snapshot, and a plain (not WITH HOLD) cursor, so rows flow
+while the query runs instead of being materialized first.
+
+Formats (both carry the wire form of `audit.events.wire.event_wire`, in its field order):
+
+* NDJSON: one JSON object per line, UTF-8, values exactly as stored.
+* CSV: a header row of the field names, then one row per event (RFC 4180, UTF-8).
+  Nested fields (`arguments`, `rule`, `metadata`, `server`) are compact JSON text in
+  their cell; null is an empty cell. A text cell that begins with `=`, `+`, `-`, `@`,
+  tab or carriage return gets a leading `'` so a spreadsheet shows it instead of
+  evaluating it (event content is untrusted); use NDJSON for values byte for byte.
+
+Per-row work is kept to building the wire dict and encoding it; `_wire_rows` is the
+one seam where a faster path (e.g. JSON built by PostgreSQL) can replace it.
+"""
+
+import csv
+from collections.abc import Iterable, Iterator
+
+from django.db import connections
+from django.db.models import QuerySet
+from django.db.models.expressions import RawSQL
+
+from audit.events.fields import NUMBER, OUTPUT_FIELDS, OUTPUT_NAMES, TIME
+from audit.events.models import AuditEvent
+from audit.events.reading import CHUNK_SIZE, iter_rows, read_snapshot
+from audit.events.wire import event_wire, wire_json
+
+BUFFER_BYTES = 64 * 1024
+
+CSV_COLUMNS = OUTPUT_NAMES
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _events(events: QuerySet | Iterable[AuditEvent]) -> Iterator[AuditEvent]:
+    if isinstance(events, QuerySet):
+        return iter_rows(events, chunk_size=CHUNK_SIZE)
+    return iter(events)
+
+
+def _wire_rows(events) -> Iterator[dict]:
+    for event in _events(events):
+        yield event_wire(event)
+
+
+# --- PostgreSQL builds the lines itself -------------------------------------------------
+# Per-row Python (model instance, wire dict, json.dumps) bounded the export far below
+# what COPY TO reads (bench/REPORT.md). On PostgreSQL each line is built by the query,
+# in the wire form of `event_wire` — same fields and order, UTC timestamps with
+# microseconds, duration_ms as a float (212.0) — and passes through Python as text.
+# Nested objects print as PostgreSQL prints jsonb (a space after `:` and `,`): the
+# same JSON values as the Python path, not the same bytes.
+
+_T = '"audit_auditevent".'
+_PG_TIME = """to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+_PG_FLOAT = "CASE WHEN {0} = trunc({0}) AND abs({0}) < 1e15 THEN trunc({0})::bigint::text || '.0' ELSE {0}::text END"
+_PG_FORMULA_PREFIXES = "'=', '+', '-', '@', E'\\t', E'\\r'"  # _FORMULA_PREFIXES
+
+
+def _pg_column(field):
+    column = _T + f'"{field.storage}"'
+    if field.kind == TIME:
+        return _PG_TIME.format(column)
+    if field.kind == NUMBER:
+        return _PG_FLOAT.format(column)
+    return column
+
+
+def _pg_ndjson_sql():
+    fields = ", ".join(
+        f"({_pg_column(field)})::json AS {field.name}" if field.kind == NUMBER else f"{_pg_column(field)} AS {field.name}"
+        for field in OUTPUT_FIELDS
+    )
+    return f"(SELECT row_to_json(r)::text FROM (SELECT {fields}) r)"
+
+
+def _pg_csv_cell(field):
+    """A cell as csv.writer writes _cell(value), quoted only when it must be (QUOTE_MINIMAL).
+
+    Inline expressions, no subquery per cell: measured twice as fast. Cells the
+    declaration calls plain (numbers, formatted times, hex, choices, slugs) can hold
+    neither a formula prefix nor a comma, quote, CR or LF: written as they are.
+    """
+    value = _pg_column(field)
+    if field.csv_plain:
+        return f"coalesce(({value})::text, '')"
+    if field.is_json:  # JSON text holds quotes, so always quoted (csv.writer leaves a bare {} unquoted)
+        return f"""coalesce('"' || replace(({value})::text, '"', '""') || '"', '')"""
+    defused = f"CASE WHEN left({value}, 1) IN ({_PG_FORMULA_PREFIXES}) THEN '''' || {value} ELSE {value} END"
+    quoted = f"""'"' || replace({defused}, '"', '""') || '"'"""
+    return f"""coalesce(CASE WHEN {value} ~ '[",\\r\\n]' THEN {quoted} ELSE {defused} END, '')"""
+
+
+def _pg_csv_sql():
+    return "concat_ws(',', " + ", ".join(_pg_csv_cell(field) for field in OUTPUT_FIELDS) + ") || E'\\r\\n'"
+
+
+def _pg_lines(events: QuerySet, line_sql: str) -> Iterator[bytes]:
+    lines = events.annotate(wire_line=RawSQL(line_sql, ())).values_list("wire_line", flat=True)
+    with read_snapshot(events.db):
+        for line in lines.iterator(chunk_size=CHUNK_SIZE):
+            yield line.encode()
+
+
+def _on_postgres(events) -> bool:
+    return isinstance(events, QuerySet) and connections[events.db].vendor == "postgresql"
+
+
+def export_ndjson_lines(events: QuerySet | Iterable[AuditEvent]) -> Iterator[bytes]:
+    """One UTF-8 JSON line per event (a QuerySet is read in chunks)."""
+    if _on_postgres(events):
+        yield from (line + b"\n" for line in _pg_lines(events, _pg_ndjson_sql()))
+        return
+    for row in _wire_rows(events):
+        yield (wire_json(row) + "\n").encode()
+
+
+class _Line:
+    """csv.writer target that hands back the row it was given."""
+
+    def write(self, text):
+        return text
+
+
+def _cell(value):
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        return wire_json(value)
+    if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def export_csv_lines(events: QuerySet | Iterable[AuditEvent]) -> Iterator[bytes]:
+    """A header line, then one CSV line per event (a QuerySet is read in chunks)."""
+    writer = csv.writer(_Line(), lineterminator="\r\n")
+    yield writer.writerow(CSV_COLUMNS).encode()
+    if _on_postgres(events):
+        yield from _pg_lines(events, _pg_csv_sql())
+        return
+    for row in _wire_rows(events):
+        yield writer.writerow([_cell(row[column]) for column in CSV_COLUMNS]).encode()
+
+
+def buffered(lines: Iterable[bytes], *, size: int = BUFFER_BYTES) -> Iterator[bytes]:
+    """Join lines into ~`size`-byte chunks: fewer, larger writes to the socket."""
+    parts, length = [], 0
+    for line in lines:
+        parts.append(line)
+        length += len(line)
+        if length >= size:
+            yield b"".join(parts)
+            parts, length = [], 0
+    if parts:
+        yield b"".join(parts)

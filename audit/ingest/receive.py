@@ -1,0 +1,116 @@
+"""The request half of ingest (SPEC §2): read the body, validate each event, answer
+duplicates and conflicts against what is stored, and hand the new events on safely.
+
+An event is acknowledged only once it is safe: its batch is in the PostgreSQL outbox
+(`PendingBatch`) and queued in Redis, or, in-process (no broker), stored.
+"""
+
+import logging
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
+from django.utils import timezone
+
+from audit.accounts.models import Organization
+from audit.events.wire import format_timestamp
+from audit.ingest import outbox, tasks
+from audit.ingest.door import BodyError, event_id, parse_body, validate_event
+from audit.ingest.models import PendingBatch
+from audit.ingest.store import stored_content_hashes
+from audit.integrity import chain
+
+logger = logging.getLogger(__name__)
+
+ACCEPTED, DUPLICATE, CONFLICT, INVALID = "accepted", "duplicate", "conflict", "invalid"
+STATUSES = (ACCEPTED, DUPLICATE, CONFLICT, INVALID)
+_SAFE = (ACCEPTED, DUPLICATE)
+
+
+class QueueUnavailable(Exception):
+    """The accepted events could not be handed on; nothing was acknowledged."""
+
+
+@dataclass
+class IngestReceipts:
+    receipts: list = field(default_factory=list)
+
+    def count(self, status):
+        return sum(1 for receipt in self.receipts if receipt["status"] == status)
+
+    def counts(self) -> dict:
+        return {status: self.count(status) for status in STATUSES}
+
+    @property
+    def all_safe(self):
+        return all(receipt["status"] in _SAFE for receipt in self.receipts)
+
+    @property
+    def none_safe(self):
+        return not any(receipt["status"] in _SAFE for receipt in self.receipts)
+
+
+def events_receive(*, org: Organization, body: bytes, content_type: str) -> IngestReceipts:
+    """Validate a request body and hand its new events on. Raises BodyError, QueueUnavailable."""
+    items = parse_body(body, content_type)
+    if len(items) > settings.LENS_MAX_BATCH_EVENTS:
+        raise BodyError(f"batch of {len(items)} events is over the limit of {settings.LENS_MAX_BATCH_EVENTS}")
+
+    result = IngestReceipts()
+    candidates = {}  # event id -> (content hash, clean event)
+    for index, raw in enumerate(items):
+        event, errors = validate_event(raw, max_bytes=settings.LENS_MAX_EVENT_BYTES)
+        if event is None:
+            sent_id = raw.get("id") if isinstance(raw, dict) else None
+            receipt_id = sent_id if isinstance(sent_id, str) and len(sent_id) <= 64 else None
+            result.receipts.append({"index": index, "id": receipt_id, "status": INVALID, "errors": errors})
+            continue
+        digest = chain.content_hash(event)
+        event["id"] = event_id(event, digest)
+        earlier = candidates.get(event["id"])
+        if earlier is None:
+            candidates[event["id"]] = (digest, event)
+            status = ACCEPTED
+        else:
+            status = DUPLICATE if earlier[0] == digest else CONFLICT
+        result.receipts.append({"index": index, "id": event["id"], "status": status, "_hash": digest})
+
+    stored = stored_content_hashes(org_id=org.pk, event_ids=candidates)
+    for receipt in result.receipts:
+        if receipt["status"] == ACCEPTED and receipt["id"] in stored:
+            receipt["status"] = DUPLICATE if stored[receipt["id"]] == receipt["_hash"] else CONFLICT
+    for receipt in result.receipts:
+        if receipt.pop("_hash", None) and receipt["status"] == CONFLICT:
+            receipt["errors"] = {"id": "was already received with different content; this event was kept out"}
+
+    new_events = [candidates[r["id"]][1] for r in result.receipts if r["status"] == ACCEPTED]
+    if new_events:
+        # Durable in PostgreSQL before the 202: a message lost by the broker leaves the
+        # batch here for the sweep, so nothing acknowledged depends on Redis alone.
+        batch = PendingBatch.objects.create(org=org, events=new_events, received_at=format_timestamp(timezone.now()))
+        _hand_on(batch=batch)
+    return result
+
+
+def _hand_on(*, batch: PendingBatch):
+    """Queue the batch for a worker; in-process (no broker) store it now.
+
+    Either way a failure means "not acknowledged": the outbox row goes too, and the
+    sender resends. A database outage in-process is such a failure (503) like a
+    broker outage; any other error in-process is a bug, and still raises.
+    """
+    try:
+        if tasks.in_process():
+            outbox.pending_batch_ingest(batch_id=batch.pk)
+        else:
+            tasks.ingest_events.apply_async(
+                kwargs={"batch_id": batch.pk},
+                retry=True,
+                retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5},
+            )
+    except Exception as exc:
+        PendingBatch.objects.filter(pk=batch.pk).delete()
+        if tasks.in_process() and not isinstance(exc, (OperationalError, InterfaceError)):
+            raise
+        logger.warning("could not hand on %d events for org %s: %s", len(batch.events), batch.org_id, exc)
+        raise QueueUnavailable(str(exc)) from exc

@@ -1,0 +1,172 @@
+"""The worker half of ingest: store a batch of clean wire events once each.
+
+`events_ingest` writes a batch set-based and idempotently, extends the
+organization's hash chain and upserts the trace summaries, all in one transaction,
+so a retry after any failure finds either nothing or everything of the batch stored.
+"""
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from audit.accounts.models import Organization
+from audit.events.fields import SENDER_FIELDS, TIME
+from audit.events.models import AuditEvent
+from audit.events.wire import format_timestamp
+from audit.ingest.door import event_id, validate_event
+from audit.ingest.models import IngestConflict
+from audit.ingest.trace_summaries import trace_summaries_upsert
+from audit.integrity import chain
+
+logger = logging.getLogger(__name__)
+
+# Namespace of the per-organization advisory lock (pg_advisory_xact_lock(int, int)).
+_CHAIN_LOCK_CLASS = 0x4C454E53  # "LENS"
+
+
+@dataclass
+class IngestResult:
+    stored: int = 0
+    duplicates: int = 0
+    conflicts: int = 0
+
+    def add(self, other: "IngestResult") -> None:
+        self.stored += other.stored
+        self.duplicates += other.duplicates
+        self.conflicts += other.conflicts
+
+
+def stored_content_hashes(*, org_id: int, event_ids) -> dict[str, str]:
+    """Event id -> content hash of those of `event_ids` already stored for the org."""
+    if connection.vendor == "postgresql":
+        return _stored_hashes_postgres(org_id, event_ids)
+    stored = {}
+    ids = list(event_ids)
+    for start in range(0, len(ids), 900):
+        stored.update(
+            AuditEvent.objects.filter(org_id=org_id, event_id__in=ids[start : start + 900]).values_list(
+                "event_id", "content_hash"
+            )
+        )
+    return stored
+
+
+def _stored_hashes_postgres(org_id, event_ids):
+    """One round trip for the batch: a probe per id on the (org, event_id) unique index.
+
+    The LATERAL ... LIMIT 1 keeps that plan even on statistics older than the table
+    (a fast load before autovacuum analyzes it), where `event_id = ANY(...)` was
+    planned as a scan of the whole organization: 313 ms instead of 2 ms at 200k rows.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT e.event_id, e.content_hash FROM unnest(%s::text[]) AS i(event_id) CROSS JOIN LATERAL "
+            "(SELECT event_id, content_hash FROM audit_auditevent WHERE org_id = %s AND event_id = i.event_id LIMIT 1) e",
+            [list(event_ids), org_id],
+        )
+        return dict(cursor.fetchall())
+
+
+def _lock_org_chain(org_id):
+    """Serialize chain extension per organization (SQLite's IMMEDIATE transactions already do)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_CHAIN_LOCK_CLASS, org_id])
+
+
+def events_ingest(*, org_id: int, events: list[dict], received_at: str) -> IngestResult:
+    """Store clean wire events once each, extending the organization's hash chain."""
+    result = IngestResult()
+    received = datetime.fromisoformat(received_at).astimezone(UTC)
+    received_at = format_timestamp(received)  # hash exactly what a stored row reads back as
+    with transaction.atomic():
+        _lock_org_chain(org_id)
+        head_seq, head_hash = Organization.objects.filter(pk=org_id).values_list("chain_seq", "chain_hash").get()
+        first_seq = head_seq
+        stored = stored_content_hashes(org_id=org_id, event_ids={event["id"] for event in events})
+
+        rows, conflicts = [], []
+        for event in events:
+            event_id, digest = event["id"], chain.content_hash(event)
+            known = stored.get(event_id)
+            if known is not None:
+                if known == digest:
+                    result.duplicates += 1
+                else:
+                    conflicts.append(IngestConflict(org_id=org_id, event_id=event_id, content_hash=digest, payload=event))
+                continue
+            stored[event_id] = digest
+            head_seq += 1
+            record = {**event, "received_at": received_at, "seq": head_seq}
+            head_hash = chain.next_chain_hash(head_hash, record)
+            rows.append((event, digest, head_seq, head_hash))
+
+        if rows:
+            if connection.vendor == "postgresql":
+                _copy_events(org_id, rows, received_at)
+                trace_summaries_upsert(org_id=org_id, seq_after=first_seq)
+            else:
+                stored_rows = [_event_row(org_id, received, *row) for row in rows]
+                AuditEvent.objects.bulk_create(stored_rows, batch_size=1000)
+                trace_summaries_upsert(org_id=org_id, events=stored_rows)
+            Organization.objects.filter(pk=org_id).update(chain_seq=head_seq, chain_hash=head_hash)
+        if conflicts:
+            IngestConflict.objects.bulk_create(conflicts)
+            logger.warning("kept out %d conflicting events for org %s", len(conflicts), org_id)
+    result.stored, result.conflicts = len(rows), len(conflicts)
+    return result
+
+
+def events_store_now(*, org_id: int, raw_events: list[dict], received_at: str | None = None) -> IngestResult:
+    """Validate events and store them in this process, at once (demo data, the benchmark's
+    bulk load, tests): the door and the worker's write, without the request and the queue."""
+    clean = []
+    for index, raw in enumerate(raw_events):
+        event, errors = validate_event(raw, max_bytes=1 << 20)
+        if errors:
+            raise ValueError(f"event {index} is invalid: {errors}")
+        event["id"] = event_id(event, chain.content_hash(event))
+        clean.append(event)
+    return events_ingest(org_id=org_id, events=clean, received_at=received_at or format_timestamp(timezone.now()))
+
+
+# The sender's fields in declaration order, then what Lens adds: the one column list of a stored row.
+_COPY_SQL = (
+    "COPY audit_auditevent (org_id, "
+    + ", ".join(field.storage for field in SENDER_FIELDS)
+    + ", received_at, content_hash, seq, chain_hash) FROM STDIN"
+)
+_JSON_AT = tuple(index for index, field in enumerate(SENDER_FIELDS) if field.is_json)
+
+
+def _copy_row(org_id, event, received_at, digest, seq, chain_hash):
+    values = [event[field.name] for field in SENDER_FIELDS]
+    for index in _JSON_AT:
+        if values[index] is not None:
+            values[index] = json.dumps(values[index])
+    return (org_id, *values, received_at, digest, seq, chain_hash)
+
+
+def _copy_events(org_id, rows, received_at):
+    """COPY the batch straight into the table: measured ~4x cheaper than bulk_create's INSERT.
+
+    No staging table or ON CONFLICT is needed: the batch was checked against what is
+    stored while holding the organization's chain lock, which every writer takes, so
+    no row can collide; if one somehow did, COPY fails and the transaction rolls back.
+    """
+    with connection.cursor() as cursor:
+        with cursor.copy(_COPY_SQL) as copy:
+            for event, digest, seq, chain_hash in rows:
+                copy.write_row(_copy_row(org_id, event, received_at, digest, seq, chain_hash))
+
+
+def _event_row(org_id, received, event, digest, seq, chain_hash) -> AuditEvent:
+    columns = {
+        field.storage: datetime.fromisoformat(event[field.name]) if field.kind == TIME else event[field.name]
+        for field in SENDER_FIELDS
+    }
+    return AuditEvent(org_id=org_id, received_at=received, content_hash=digest, seq=seq, chain_hash=chain_hash, **columns)

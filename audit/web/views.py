@@ -1,0 +1,267 @@
+"""The explorer in the browser (SPEC §4): thin views over the shared FilterSet and selectors.
+
+Every page is scoped to the logged-in user's organization. The URL is the whole
+state: the filter form submits with GET, and a submission is redirected once to its
+canonical URL (empty fields dropped, the "add metadata" pair folded into
+`metadata.<key>=<value>`), so what is in the address bar is what can be shared.
+"""
+
+import functools
+from datetime import timedelta
+
+from django.contrib.auth.views import redirect_to_login
+from django.http import Http404, HttpResponseRedirect, QueryDict
+from django.shortcuts import render
+
+from audit.accounts.access_log import access_record
+from audit.accounts.caller import request_caller
+from audit.events.models import AuditEvent, Decision, Outcome
+from audit.explore import selectors
+from audit.explore.filters import EventFilterSet, FilterError, filterset_bind
+from audit.explore.pagination import CURSOR_PARAM, BadPage, keyset_page
+from audit.explore.suggestions import filter_suggestions, metadata_value_text
+from audit.explore.timeline import timeline_build
+from audit.explore.vocabulary import FACETS, METADATA_PREFIX, PANEL_TEXT, filter_params, is_filter_param
+
+PAGE_SIZE = 50
+HALF_PAIR_KEYS = ("meta_key", "meta_value")
+TIME_PRESETS = (("15m", "15 min"), ("1h", "1 h"), ("24h", "24 h"), ("7d", "7 days"), ("", "Any time"))
+
+
+def org_view(view):
+    """Login required; the view receives the user's organization (one query, joined)."""
+
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        org = request_caller(request).org
+        if org is None:
+            # A login that belongs to no organization sees nothing, not someone else's data.
+            raise Http404("This login is not a member of any organization.")
+        return view(request, org, *args, **kwargs)
+
+    return wrapper
+
+
+def _canonical_query(query: QueryDict) -> QueryDict:
+    """Drop empty values; fold meta_key/meta_value into metadata.<key>."""
+    clean = QueryDict(mutable=True)
+    for key, values in query.lists():
+        if key in ("meta_key", "meta_value"):
+            continue
+        kept = [value for value in values if value != ""]
+        if kept:
+            clean.setlist(key, list(dict.fromkeys(kept)))
+    meta_key = query.get("meta_key", "").strip()
+    meta_value = query.get("meta_value", "").strip()
+    if meta_key and meta_value:
+        param = METADATA_PREFIX + meta_key
+        clean.setlist(param, list(dict.fromkeys([*clean.getlist(param), meta_value])))
+    elif meta_key or meta_value:
+        # Half a pair is kept in the URL so the page can say what is missing.
+        clean.update({"meta_key": meta_key} if meta_key else {"meta_value": meta_value})
+    return clean
+
+
+def _redirect_if_not_canonical(request):
+    canonical = _canonical_query(request.GET)
+    if canonical.urlencode() != request.GET.urlencode():
+        return HttpResponseRedirect(f"{request.path}?{canonical.urlencode()}" if canonical else request.path)
+    return None
+
+
+def _query(key: str, value: str) -> QueryDict:
+    query = QueryDict(mutable=True)
+    query[key] = value
+    return query
+
+
+def _filter_params(query: QueryDict) -> QueryDict:
+    params = query.copy()
+    for key in (CURSOR_PARAM, *HALF_PAIR_KEYS):
+        params.pop(key, None)
+    return params
+
+
+def _half_pair_errors(query: QueryDict) -> dict:
+    if "meta_key" in query:
+        return {"metadata": [f"give a value for metadata key {query['meta_key']!r}"]}
+    if "meta_value" in query:
+        return {"metadata": [f"give a key for metadata value {query['meta_value']!r}"]}
+    return {}
+
+
+def _unknown_param_errors(query: QueryDict) -> dict:
+    """A parameter that is no filter (a typo, say) is reported, never silently ignored."""
+    known = (CURSOR_PARAM, *HALF_PAIR_KEYS)
+    return {name: ["is not a filter"] for name in query if name not in known and not is_filter_param(name)}
+
+
+def _errors(errors: dict) -> dict:
+    """Filter errors keyed by control: metadata.<key> errors gather under the metadata chips."""
+    grouped = {}
+    for name, messages in errors.items():
+        key = "metadata" if name.startswith(METADATA_PREFIX) else "filter" if name == "__all__" else name
+        grouped.setdefault(key, []).extend(f"{name[len(METADATA_PREFIX):]}: {m}" if key == "metadata" else m for m in messages)
+    return grouped
+
+
+def _panel_context(*, org, params: QueryDict, errors: dict, action: str) -> dict:
+    metadata_filters = [
+        (key[len(METADATA_PREFIX):], value, key)
+        for key, values in params.lists()
+        if key.startswith(METADATA_PREFIX)
+        for value in values
+    ]
+    active = [(key, value) for key, values in params.lists() for value in values]
+    suggestions = filter_suggestions(org=org)
+    return {
+        "params": params,
+        "errors": errors,
+        "filter_action": action,
+        "suggestions": suggestions,
+        "decisions": Decision.values,
+        "outcomes": Outcome.values,
+        "time_presets": TIME_PRESETS,
+        "form_values": {
+            "q": params.get("q", ""),
+            "since": params.get("since", ""),
+            "until": params.get("until", ""),
+            "decision": params.getlist("decision"),
+            "outcome": params.getlist("outcome"),
+        },
+        "text_fields": [
+            {
+                "name": term.name,
+                "label": term.label,
+                "values": params.getlist(term.name) or [""],
+                "errors": errors.get(term.name, []),
+                "suggestions": suggestions.values.get(term.name, []),
+            }
+            for term in PANEL_TEXT
+        ],
+        "metadata_filters": metadata_filters,
+        "active_filters": active,
+    }
+
+
+def _facets(*, counts: dict, params: QueryDict) -> list[dict]:
+    facets = []
+    for term in FACETS:
+        param, label = term.name, term.label
+        items = counts.get(param, [])
+        top = max((count for _, count in items), default=0) or 1
+        current = params.getlist(param)
+        facets.append(
+            {
+                "param": param,
+                "label": label,
+                "items": [
+                    {"value": value, "count": count, "share": 100.0 * count / top, "active": value in current}
+                    for value, count in items
+                ],
+            }
+        )
+    return facets
+
+
+def _page(request, queryset, *, time_field):
+    return keyset_page(queryset=queryset, time_field=time_field, size=PAGE_SIZE, cursor=request.GET.get(CURSOR_PARAM))
+
+
+def _record(request, action, target=""):
+    access_record(request=request, action=action, target=target, filters=filter_params(request.GET))
+
+
+def _browse(request, org, *, template: str, nav: str, rows):
+    """The two list pages: canonical URL, filter errors shown (never ignored), a keyset page."""
+    redirect = _redirect_if_not_canonical(request)
+    if redirect:
+        return redirect
+    params = _filter_params(request.GET)
+    errors = {**_unknown_param_errors(request.GET), **_half_pair_errors(request.GET)}
+    found = {}
+    try:
+        if errors:
+            # Still report every other bad parameter at once, without running the query.
+            filterset_bind(EventFilterSet, data=params, queryset=AuditEvent.objects.none())
+        else:
+            found = rows(params)
+    except FilterError as error:
+        errors = {**_errors(error.errors), **errors}
+    except BadPage as error:
+        errors = {"page": [str(error)]}
+    context = {"org": org, "nav": nav, **found, **_panel_context(org=org, params=params, errors=errors, action=request.path)}
+    return render(request, template, context, status=400 if errors else 200)
+
+
+@org_view
+def event_list(request, org):
+    def rows(params):
+        page = _page(request, selectors.event_list(org=org, filters=params), time_field="timestamp")
+        counted = selectors.event_facets(org=org, filters=params)
+        facets = _facets(counts=counted.counts, params=params)
+        _record(request, "event-list")
+        return {"page": page, "events": page.rows, "facets": facets, "facet_window": counted.window}
+
+    return _browse(request, org, template="audit/event_list.html", nav="events", rows=rows)
+
+
+@org_view
+def trace_list(request, org):
+    def rows(params):
+        page = _page(request, selectors.trace_list(org=org, filters=params), time_field="started_at")
+        for trace in page.rows:
+            trace.span_ms = (trace.ended_at - trace.started_at) / timedelta(milliseconds=1)
+        _record(request, "trace-list")
+        return {"page": page, "traces": page.rows}
+
+    return _browse(request, org, template="audit/trace_list.html", nav="traces", rows=rows)
+
+
+@org_view
+def event_detail(request, org, event_id):
+    event = selectors.event_get(org=org, event_id=event_id)
+    _record(request, "event-view", event_id)
+    metadata_rows = []
+    for key, value in (event.metadata or {}).items():
+        text = metadata_value_text(value)
+        metadata_rows.append((key, text, _query(METADATA_PREFIX + key, text)))
+    rule = event.rule if isinstance(event.rule, dict) else None
+    index = rule.get("index") if rule else None
+    context = {
+        "org": org,
+        "nav": "events",
+        "event": event,
+        "metadata_rows": metadata_rows,
+        "rule_position": index if isinstance(index, int) and not isinstance(index, bool) else None,
+        "actor_params": _query("actor", event.actor or ""),
+        "tool_params": _query("tool", event.tool or ""),
+    }
+    return render(request, "audit/event_detail.html", context)
+
+
+@org_view
+def trace_detail(request, org, trace_id):
+    summary, events = selectors.trace_chain(org=org, trace_id=trace_id)
+    _record(request, "trace-view", trace_id)
+    timeline = timeline_build(events=events)
+    actors = list(dict.fromkeys(event.actor for event in events))
+    context = {
+        "org": org,
+        "nav": "traces",
+        "trace_id": trace_id,
+        "timeline": timeline,
+        "actors": actors,
+        "summary": summary,
+        "started_at": events[0].timestamp if events else summary.started_at,
+        # From the summary: exact even when a very long trace shows only its first calls.
+        "deny_count": summary.deny_count,
+        "alert_count": summary.alert_count,
+        # Calls let through that still failed (denials are counted above); the summary's
+        # error_count includes denials, so this one is counted from the calls shown.
+        "error_count": sum(event.outcome not in (Outcome.SUCCESS, Outcome.DENIED) for event in events),
+        "trace_params": _query("trace_id", trace_id),
+    }
+    return render(request, "audit/trace_detail.html", context)

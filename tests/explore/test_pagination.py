@@ -1,0 +1,39 @@
+"""One keyset paginator for the pages and the API, through the real endpoints."""
+
+import pytest
+
+from audit.explore.pagination import BadPage, Cursor, page_size
+from tests.factories import store_events, wire_event
+
+
+@pytest.mark.parametrize("text", ["²", "①", "٣", "0", "501", "-1", "1e2", " 5"])
+def test_page_size_is_ascii_digits_in_range(text):
+    with pytest.raises(BadPage):
+        page_size(text)
+
+
+@pytest.mark.parametrize("path", ["/api/v1/audit-events", "/api/v1/traces"])
+@pytest.mark.parametrize("size", ["²", "①"])
+def test_a_unicode_digit_page_size_is_a_400_not_a_500(api_client, read_key, path, size):
+    response = api_client.get(path, {"page_size": size}, HTTP_AUTHORIZATION=f"Bearer {read_key}")
+    assert response.status_code == 400 and "page_size" in response.json()["errors"]
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00"])
+def test_a_cursor_whose_time_overflows_is_a_400_on_pages_and_api(api_client, read_key, user_client, moment):
+    import base64
+
+    cursor = base64.urlsafe_b64encode(f"n|{moment}|1".encode()).decode().rstrip("=")
+    api = api_client.get("/api/v1/audit-events", {"cursor": cursor}, HTTP_AUTHORIZATION=f"Bearer {read_key}")
+    assert api.status_code == 400 and "cursor" in api.json()["errors"]
+    for page in ("/events/", "/traces/"):
+        assert user_client.get(page, {"cursor": cursor}).status_code == 400
+
+
+def test_the_pages_and_the_api_walk_the_same_cursors(api_client, read_key, user_client, org):
+    store_events(org, *(wire_event(id=f"p{n:02d}") for n in range(7)))
+    first = api_client.get("/api/v1/audit-events", {"page_size": 3}, HTTP_AUTHORIZATION=f"Bearer {read_key}").json()
+    cursor = first["next"].split("cursor=")[1].split("&")[0]
+    assert Cursor.decode(cursor).backwards is False
+    page = user_client.get("/events/", {"cursor": cursor}).content.decode()
+    assert 'data-event-id="p03"' in page and 'data-event-id="p04"' not in page  # older than the API's first page

@@ -1,0 +1,93 @@
+"""Selectors: organization scoping, order, facets, trace chains, invalid filters."""
+
+import pytest
+from django.http import Http404, QueryDict
+
+from audit.explore import selectors
+from audit.explore.filters import FilterError
+from tests.factories import store_events, wire_event
+
+
+@pytest.fixture
+def stored(org, other_org):
+    store_events(
+        org,
+        wire_event(id="a", trace_id="t", timestamp="2026-11-23T09:00:02Z", slug="slack-prod"),
+        wire_event(id="b", trace_id="t", timestamp="2026-11-23T09:00:01Z", decision="deny", outcome="denied"),
+        wire_event(id="c", trace_id="u", timestamp="2026-11-23T09:00:02Z", actor="bob@company.com"),
+    )
+    # Same timestamp as "a" and "c", arriving later: order is timestamp, then arrival.
+    store_events(org, wire_event(id="d", trace_id="t", timestamp="2026-11-23T09:00:02Z", decision="alert"))
+    store_events(other_org, wire_event(id="a", trace_id="t", timestamp="2026-11-23T10:00:00Z"))
+
+
+def test_event_list_is_newest_first_then_latest_arrival(stored, org):
+    ids = [event.event_id for event in selectors.event_list(org=org, filters=QueryDict(""))]
+    assert ids == ["d", "c", "a", "b"]
+
+
+def test_event_list_filters_and_scopes(stored, org, other_org):
+    assert [e.event_id for e in selectors.event_list(org=org, filters=QueryDict("trace_id=t&decision=deny"))] == ["b"]
+    assert [e.event_id for e in selectors.event_list(org=other_org)] == ["a"]
+
+
+def test_invalid_filters_raise_with_errors_by_parameter(stored, org):
+    with pytest.raises(FilterError) as caught:
+        selectors.event_list(org=org, filters=QueryDict("decision=nope&since=x"))
+    assert set(caught.value.errors) == {"decision", "since"}
+    assert caught.value.filterset.form.errors
+    with pytest.raises(FilterError):
+        selectors.trace_list(org=org, filters=QueryDict("until=soon"))
+    with pytest.raises(FilterError):
+        selectors.event_facets(org=org, filters=QueryDict("outcome=meh"))
+
+
+def test_event_get_is_scoped_to_the_organization(stored, org, other_org):
+    assert selectors.event_get(org=org, event_id="b").decision == "deny"
+    with pytest.raises(Http404):
+        selectors.event_get(org=other_org, event_id="b")
+    with pytest.raises(Http404):
+        selectors.event_get(org=org, event_id="missing")
+
+
+def test_event_facets_count_the_current_filter(stored, org, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        facets = selectors.event_facets(org=org, filters=QueryDict(""))
+    assert facets.window is None
+    assert facets.counts == {
+        "decision": [("allow", 2), ("alert", 1), ("deny", 1)],
+        "slug": [("github-prod", 3), ("slack-prod", 1)],
+        "actor": [("alice@company.com", 3), ("bob@company.com", 1)],
+    }
+    facets = selectors.event_facets(org=org, filters=QueryDict("trace_id=t&decision=allow&decision=alert"))
+    assert facets.counts["decision"] == [("alert", 1), ("allow", 1)]
+    assert facets.counts["slug"] == [("github-prod", 1), ("slack-prod", 1)]
+    assert selectors.event_facets(org=org, filters=None, limit=1).counts["slug"] == [("github-prod", 3)]
+
+
+def test_event_facets_past_the_window_count_the_newest_matches(stored, org):
+    facets = selectors.event_facets(org=org, filters=None, window=2)
+    newest_two = list(selectors.event_list(org=org).values_list("decision", flat=True)[:2])
+    assert facets.window == 2
+    assert sum(count for _, count in facets.counts["decision"]) == 2
+    assert sorted(value for value, _ in facets.counts["decision"]) == sorted(set(newest_two))
+
+
+def test_trace_list_newest_start_first(stored, org, other_org):
+    assert [t.trace_id for t in selectors.trace_list(org=org)] == ["u", "t"]
+    assert [t.trace_id for t in selectors.trace_list(org=org, filters={"decision": "alert"})] == ["t"]
+    assert [t.trace_id for t in selectors.trace_list(org=other_org)] == ["t"]
+
+
+def test_trace_chain_in_timestamp_then_arrival_order(stored, org, django_assert_num_queries):
+    with django_assert_num_queries(2):
+        summary, events = selectors.trace_chain(org=org, trace_id="t")
+    assert summary.calls == 3 and summary.deny_count == 1 and summary.alert_count == 1
+    assert [event.event_id for event in events] == ["b", "a", "d"]
+    _, first_two = selectors.trace_chain(org=org, trace_id="t", limit=2)
+    assert [event.event_id for event in first_two] == ["b", "a"]
+
+
+def test_trace_chain_of_another_organization_is_404(stored, other_org):
+    with pytest.raises(Http404):
+        selectors.trace_chain(org=other_org, trace_id="u")
