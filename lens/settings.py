@@ -123,6 +123,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_timeout": 5,
 }
 CELERY_TASK_DEFAULT_QUEUE = env.str("LENS_CELERY_QUEUE", default="lens")
+# Callables told, after commit, of each batch of newly stored events (audit/ingest/store.py after_store).
+LENS_AFTER_STORE = []
 # Each room of audit/ keeps its own tasks.
 CELERY_IMPORTS = ("audit.ingest.tasks", "audit.integrity.tasks")
 

@@ -10,8 +10,10 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from audit.accounts.models import Organization
 from audit.events.fields import SENDER_FIELDS, TIME
@@ -38,6 +40,32 @@ class IngestResult:
         self.stored += other.stored
         self.duplicates += other.duplicates
         self.conflicts += other.conflicts
+
+
+@dataclass(frozen=True)
+class StoredRange:
+    """The events a committed batch added to an organization's chain: seq first..last."""
+
+    org_id: int
+    first_seq: int
+    last_seq: int
+
+
+def after_store(stored: StoredRange) -> None:
+    """Tell the rooms that follow new events (LENS_AFTER_STORE: dotted paths of callables
+    taking a StoredRange) that a batch was committed.
+
+    Called once the batch's transaction has committed. A listener is for promptness
+    only: it must not be the only way its work gets done (a worker can die right after
+    the commit), so each keeps its own position in the chain and catches up on its own.
+    Configured as paths rather than imported here, so ingest never imports the rooms
+    above it.
+    """
+    for path in settings.LENS_AFTER_STORE:
+        try:
+            import_string(path)(stored)
+        except Exception:
+            logger.exception("after-store listener %s failed for org %s", path, stored.org_id)
 
 
 def stored_content_hashes(*, org_id: int, event_ids) -> dict[str, str]:
@@ -114,6 +142,8 @@ def events_ingest(*, org_id: int, events: list[dict], received_at: str) -> Inges
                 AuditEvent.objects.bulk_create(stored_rows, batch_size=1000)
                 trace_summaries_upsert(org_id=org_id, events=stored_rows)
             Organization.objects.filter(pk=org_id).update(chain_seq=head_seq, chain_hash=head_hash)
+            stored_range = StoredRange(org_id=org_id, first_seq=first_seq + 1, last_seq=head_seq)
+            transaction.on_commit(lambda: after_store(stored_range))
         if conflicts:
             IngestConflict.objects.bulk_create(conflicts)
             logger.warning("kept out %d conflicting events for org %s", len(conflicts), org_id)

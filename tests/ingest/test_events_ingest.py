@@ -192,3 +192,27 @@ def test_a_lock_wait_past_the_soft_time_limit_is_retried_not_dropped():
 
     assert SoftTimeLimitExceeded in ingest_events.autoretry_for
     assert ingest_events.acks_late and not ingest_events.acks_on_failure_or_timeout
+
+
+_HEARD = []
+
+
+def _listener(stored):
+    _HEARD.append(stored)
+
+
+def _broken_listener(stored):
+    raise RuntimeError("a listener's bug must not undo or fail the stored batch")
+
+
+def test_listeners_hear_of_each_committed_batch_once(org, settings, django_capture_on_commit_callbacks):
+    from audit.ingest.store import StoredRange
+
+    settings.LENS_AFTER_STORE = ["tests.ingest.test_events_ingest._broken_listener", "tests.ingest.test_events_ingest._listener"]
+    _HEARD.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        store.events_ingest(org_id=org.pk, events=clean_batch(3), received_at=RECEIVED)
+    with django_capture_on_commit_callbacks(execute=True):
+        store.events_ingest(org_id=org.pk, events=clean_batch(2), received_at=RECEIVED)
+    assert _HEARD == [StoredRange(org_id=org.pk, first_seq=1, last_seq=3), StoredRange(org_id=org.pk, first_seq=4, last_seq=5)]
+    assert AuditEvent.objects.filter(org=org).count() == 5
