@@ -366,15 +366,15 @@ def _full_pass_due(org: Organization) -> bool:
     return not ChainVerification.objects.filter(org=org, from_seq=1, finished_at__gte=recent).exists()
 
 
-def chain_verification_cycle(*, org: Organization, trigger: str = "schedule") -> ChainVerification:
+def chain_verification_cycle(*, org: Organization, trigger: str = "schedule", full: bool = False) -> ChainVerification:
     """What the hourly task does for one organization: sign its head into a checkpoint (when
     it moved), then verify from the newest checkpoint the last good run proved — or from
-    seq 1 when no full pass finished within LENS_VERIFY_FULL_EVERY seconds."""
+    seq 1 when `full` or when no full pass finished within LENS_VERIFY_FULL_EVERY seconds."""
     try:
         checkpoints.checkpoint_create(org=org, reason=checkpoints.SCHEDULE, unless_unchanged=True)
     except SigningUnavailable as exc:
         logger.error("no checkpoint for %s: %s", org.slug, exc)  # verification still runs
-    return chain_verification_run(org=org, trigger=trigger, incremental=not _full_pass_due(org))
+    return chain_verification_run(org=org, trigger=trigger, incremental=not (full or _full_pass_due(org)))
 
 
 def chain_verification_run_all(*, trigger: str = "schedule") -> list[ChainVerification]:

@@ -323,3 +323,53 @@ def test_the_verifier_needs_only_the_standard_library_and_cryptography(reader, e
     (tmp_path / "export.ndjson").write_bytes(_export(reader))
     result = _run(tmp_path / "export.ndjson", "--public-key", _keys_file(reader, tmp_path), cwd=kit, python=python, env=env)
     assert result.returncode == 0, result.stderr
+
+
+# --- against the checkpoints published where the customer keeps them ----------------------------
+
+
+def test_an_export_agrees_with_the_published_checkpoints(reader, org, events, settings, tmp_path):
+    from audit.integrity.checkpoints import checkpoint_create
+    from audit.integrity.publication import checkpoints_publish_pending
+
+    settings.LENS_CHECKPOINT_PUBLISH_DIR = str(tmp_path / "published")
+    checkpoint_create(org=org, reason="schedule")
+    data = _export(reader)
+    assert checkpoints_publish_pending() == 2
+    result = _verify(tmp_path, data, _keys_file(reader, tmp_path), "--published", tmp_path / "published")
+    assert result.returncode == 0, result.stderr
+    assert "agrees with 2 published checkpoints" in result.stdout
+
+
+def test_a_head_moved_back_is_caught_against_the_published_checkpoints(reader, org, events, settings, tmp_path):
+    from audit.integrity.checkpoints import checkpoint_create
+    from audit.integrity.publication import checkpoints_publish_pending
+    from audit.models import AuditEvent, Organization
+
+    settings.LENS_CHECKPOINT_PUBLISH_DIR = str(tmp_path / "published")
+    checkpoint_create(org=org, reason="schedule")  # seq 8, published
+    assert checkpoints_publish_pending() == 1
+    # The operator removes the last two events and moves the head back before exporting.
+    AuditEvent.objects.filter(org=org, seq__gte=7).delete()
+    Organization.objects.filter(pk=org.pk).update(chain_seq=6, chain_hash=events[5].chain_hash)
+    data = _export(reader)
+    keys = _keys_file(reader, tmp_path)
+    assert _verify(tmp_path, data, keys).returncode == 0  # the file alone is consistent
+    result = _verify(tmp_path, data, keys, "--published", tmp_path / "published")
+    assert result.returncode == 1
+    assert "signs seq 8 with another chain than the export's checkpoint (seq 6" in result.stderr
+
+
+def test_a_line_contradicting_a_published_checkpoint_is_named(reader, org, events, settings, tmp_path):
+    from audit.integrity.checkpoints import checkpoint_create
+    from audit.integrity.publication import checkpoints_publish_pending
+
+    settings.LENS_CHECKPOINT_PUBLISH_DIR = str(tmp_path / "published")
+    checkpoint_create(org=org, reason="schedule")
+    assert checkpoints_publish_pending() == 1
+    copy = next((tmp_path / "published").iterdir())
+    forged = {**json.loads(copy.read_bytes()), "chain_hash": "a" * 64}
+    copy.write_text(json.dumps(forged))
+    result = _verify(tmp_path, _export(reader), _keys_file(reader, tmp_path), "--published", tmp_path / "published")
+    assert result.returncode == 1 and "does not verify with key" in result.stderr
+    assert "line 1 (seq 8) does not carry the chain hash" in result.stderr
