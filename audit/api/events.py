@@ -10,7 +10,7 @@ from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.response import Response
 
 from audit.accounts.caller import request_caller
@@ -133,6 +133,7 @@ class AuditEventExportView(ReadView):
             (200, "application/x-ndjson"): OpenApiTypes.STR,
             (200, "text/csv"): OpenApiTypes.STR,
             **READ_ERRORS,
+            503: OpenApiResponse(s.DetailSerializer, description="manifest=1, and Lens cannot sign (no signing secret)."),
         },
     )
     def get(self, request, *args, **kwargs):

@@ -70,7 +70,7 @@ class Anchor:
     """A chain hash the event at some seq must still have, and who vouches for it."""
 
     hash: str
-    source: str  # "an earlier verification" or "the checkpoint signed at …"
+    says: str  # "an earlier verification proved", "the checkpoint signed at … signs"
 
 
 class _Broken(Exception):
@@ -117,7 +117,7 @@ def _since_seq(*, org_id, since) -> int:
 def _verification_anchors(*, org_id, from_seq) -> dict[int, Anchor]:
     """seq -> chain hash that earlier verifications proved; a later rewrite cannot match them."""
     rows = ChainVerification.objects.filter(org_id=org_id, ok=True, verified_through__gte=from_seq).exclude(last_hash="")
-    return {seq: Anchor(last_hash, "an earlier verification") for seq, last_hash in rows.values_list("verified_through", "last_hash")}
+    return {seq: Anchor(last_hash, "an earlier verification proved") for seq, last_hash in rows.values_list("verified_through", "last_hash")}
 
 
 def _verified_checkpoint(org: Organization) -> Checkpoint | None:
@@ -141,7 +141,7 @@ def _checkpoint_anchors(*, org, start_checkpoint) -> tuple[dict[int, Anchor], li
     if proved.problem:
         raise _Broken(CHECKPOINT, proved.bad.seq, None, proved.problem)
     run = ([start_checkpoint] if start_checkpoint else []) + proved.checkpoints
-    anchors = {cp.seq: Anchor(cp.chain_hash, f"the checkpoint signed at {format_timestamp(cp.signed_at)}") for cp in run}
+    anchors = {cp.seq: Anchor(cp.chain_hash, f"the checkpoint signed at {format_timestamp(cp.signed_at)} signs") for cp in run}
     return anchors, run
 
 
@@ -167,7 +167,7 @@ def _published_anchors(*, org, published: list[dict]) -> dict[int, Anchor]:
             raise _Broken(
                 CHECKPOINT, copy["seq"], None, f"{label} is not in the database: its checkpoints were deleted or rewritten"
             )
-        anchors[copy["seq"]] = Anchor(copy["chain_hash"], label[: label.index(" (seq")])
+        anchors[copy["seq"]] = Anchor(copy["chain_hash"], f"the published checkpoint signed at {copy['signed_at']} signs")
     return anchors
 
 
@@ -264,7 +264,7 @@ def _beyond_head(row, *, head_seq, anchors):
         raise _Broken(
             HEAD, head_seq, None,
             f"the organization's head was moved back to seq {head_seq}: seq {row.seq} (id {row.event_id}) is "
-            f"stored after it, and {anchor.source} holds the chain through seq {max(proven)}",
+            f"stored after it, and {anchor.says} the chain through seq {max(proven)}",
         )
     raise _Broken(
         INSERTED, row.seq, row.event_id,
@@ -275,11 +275,10 @@ def _beyond_head(row, *, head_seq, anchors):
 def _check_anchor(row, anchors):
     anchor = anchors.get(row.seq)
     if anchor is not None and anchor.hash != row.chain_hash:
-        verb = "proved" if anchor.source == "an earlier verification" else "signs"
         raise _Broken(
             CHANGED, row.seq, row.event_id,
-            f"seq {row.seq} (id {row.event_id}) has chain hash {row.chain_hash[:16]}…, but {anchor.source} "
-            f"{verb} {anchor.hash[:16]}…: the chain up to here was rewritten together with its hashes",
+            f"seq {row.seq} (id {row.event_id}) has chain hash {row.chain_hash[:16]}…, but {anchor.says} "
+            f"{anchor.hash[:16]}…: the chain up to here was rewritten together with its hashes",
         )
 
 
@@ -289,10 +288,9 @@ def _check_tail(*, org_id, last_seq, last_hash, head, proven):
     if last_seq < proven_through:
         # The end was cut off and the head moved back to match: only an anchor shows it.
         if not AuditEvent.objects.filter(org_id=org_id, seq__gt=last_seq, seq__lte=proven_through).exists():
-            verb = "proved it" if anchor.source == "an earlier verification" else "signs it"
             raise _Broken(
                 REMOVED, last_seq + 1, None,
-                f"the chain ends at seq {last_seq}, but {anchor.source} {verb} through seq "
+                f"the chain ends at seq {last_seq}, but {anchor.says} it through seq "
                 f"{proven_through}: seq {last_seq + 1} onwards removed",
             )
     if last_seq < head_seq:

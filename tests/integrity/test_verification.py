@@ -296,7 +296,7 @@ def test_a_head_moved_back_over_stored_events_is_named(org, events):
     Organization.objects.filter(pk=org.pk).update(chain_seq=8, chain_hash=events[7].chain_hash)
     code, output = _verify("--org", org.slug)
     assert code == 1 and "the organization's head was moved back to seq 8" in output
-    assert "holds the chain through seq 10" in output and (_last().kind, _last().first_bad_seq) == ("head", 8)
+    assert "signs the chain through seq 10" in output and (_last().kind, _last().first_bad_seq) == ("head", 8)
 
 
 def test_a_rewritten_chain_is_caught_by_a_signed_checkpoint(org, events):
