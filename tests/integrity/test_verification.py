@@ -6,8 +6,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db.models import F
 
-from audit.integrity import chain
-from audit.models import AuditEvent, ChainVerification, Organization
+from audit.integrity import chain, checkpoints, verification
+from audit.integrity.publication import checkpoints_publish_pending
+from audit.models import AuditEvent, ChainVerification, Checkpoint, Organization
 from audit.events.wire import event_wire
 from tests.factories import store_events, wire_event
 
@@ -242,11 +243,6 @@ def test_cutting_off_the_end_and_moving_the_head_back_is_caught_by_an_earlier_ru
 
 
 # --- signed checkpoints as anchors; incremental runs -------------------------------------------
-
-from audit.integrity import checkpoints, verification  # noqa: E402
-from audit.integrity.publication import checkpoints_publish_pending  # noqa: E402
-from audit.models import Checkpoint  # noqa: E402
-
 
 def _rewrite_from(org, events, index, **changes):
     """Change event `index` and recompute every later hash and the head: a consistent chain."""
