@@ -3,9 +3,9 @@
 from audit.accounts.models import AccessRecord, ApiKey, Membership, Organization
 from audit.events.models import AuditEvent, Decision, Outcome
 from audit.ingest.models import IngestConflict, PendingBatch, TraceSummary
-from audit.integrity.models import ChainVerification
+from audit.integrity.models import ChainVerification, Checkpoint, SigningKey
 
 __all__ = [
-    "AccessRecord", "ApiKey", "AuditEvent", "ChainVerification", "Decision", "IngestConflict", "Membership",
-    "Organization", "Outcome", "PendingBatch", "TraceSummary",
+    "AccessRecord", "ApiKey", "AuditEvent", "ChainVerification", "Checkpoint", "Decision", "IngestConflict", "Membership",
+    "Organization", "Outcome", "PendingBatch", "SigningKey", "TraceSummary",
 ]

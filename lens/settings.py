@@ -184,9 +184,21 @@ if not DEBUG:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 
-# --- Tamper evidence: `celery -A lens beat` re-verifies every organization's hash chain
-# (audit.verify_chains) this often; without beat, use the cron line in docs/integrity.md.
+# --- Tamper evidence: `celery -A lens beat` signs every organization's chain head into a
+# checkpoint and verifies its chain from the last verified checkpoint (audit.verify_chains)
+# this often; from seq 1 when no full pass finished within LENS_VERIFY_FULL_EVERY seconds.
+# Without beat, use the cron lines in docs/integrity.md.
 LENS_VERIFY_CHAINS_EVERY = env.int("LENS_VERIFY_CHAINS_EVERY", default=3600)
+LENS_VERIFY_FULL_EVERY = env.int("LENS_VERIFY_FULL_EVERY", default=86400)
+# The secret the organizations' private signing keys are encrypted under (docs/integrity.md:
+# keep it apart from the database backups). Without it Lens signs nothing, except in
+# development (DEBUG), where one derived from SECRET_KEY stands in.
+LENS_SIGNING_KEY_SECRET = env.str("LENS_SIGNING_KEY_SECRET", default=SECRET_KEY if DEBUG else "")
+# Optional: a copy of every checkpoint, where the customer keeps it ("{org}" is replaced
+# by the organization's slug): files in a directory, and/or a POST of its JSON to a URL.
+LENS_CHECKPOINT_PUBLISH_DIR = env.str("LENS_CHECKPOINT_PUBLISH_DIR", default="")
+LENS_CHECKPOINT_PUBLISH_URL = env.str("LENS_CHECKPOINT_PUBLISH_URL", default="")
+LENS_CHECKPOINT_PUBLISH_TIMEOUT = env.float("LENS_CHECKPOINT_PUBLISH_TIMEOUT", default=10.0)
 # Accepted batches still pending after this many seconds are stored by the sweep
 # (their queue message was lost, or they failed); the sweep runs this often.
 LENS_SWEEP_AFTER_SECONDS = env.int("LENS_SWEEP_AFTER_SECONDS", default=120)

@@ -10,7 +10,7 @@ from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.response import Response
 
 from audit.accounts.caller import request_caller
@@ -21,6 +21,7 @@ from audit.events.wire import event_wire
 from audit.explore import exports, selectors
 from audit.explore.vocabulary import ParameterError, filter_params
 from audit.integrity import evidence
+from audit.integrity.keys import SigningUnavailable
 
 MEDIA_TYPES = {"json": "application/json", "csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson"}
 
@@ -121,15 +122,18 @@ class AuditEventExportView(ReadView):
             _format_parameter(("ndjson", "csv"), "ndjson"),
             OpenApiParameter(
                 evidence.MANIFEST_PARAM, OpenApiTypes.STR, enum=["1"],
-                description="Evidence export (NDJSON only): each line adds `prev_chain_hash`, and a last line "
-                "`{\"manifest\": {...}}` holds the filters, row count, body SHA-256, chain head, exporter and time. "
-                "Check it offline with `python -m audit.verify FILE` (docs/integrity.md).",
+                description="Evidence export (NDJSON only): each line adds `prev_chain_hash`; then a line "
+                "`{\"manifest\": {...}}` holds the filters, row count, body SHA-256, line tags, the checkpoint signed "
+                "for this export, exporter and time, and a last line `{\"signature\": {...}}` signs the manifest line "
+                "with the organization's Ed25519 key. Check it offline with "
+                "`python -m audit.verify FILE --public-key KEY` (docs/integrity.md). 503 when Lens cannot sign.",
             ),
         ],
         responses={
             (200, "application/x-ndjson"): OpenApiTypes.STR,
             (200, "text/csv"): OpenApiTypes.STR,
             **READ_ERRORS,
+            503: OpenApiResponse(s.DetailSerializer, description="manifest=1, and Lens cannot sign (no signing secret)."),
         },
     )
     def get(self, request, *args, **kwargs):
@@ -141,9 +145,12 @@ class AuditEventExportView(ReadView):
         if evidence.MANIFEST_PARAM in request.query_params:  # an evidence-grade export
             if request.query_params[evidence.MANIFEST_PARAM] != "1" or fmt != "ndjson":
                 raise ParameterError.one(evidence.MANIFEST_PARAM, "must be 1, with format=ndjson")
-            lines = evidence.evidence_ndjson_lines(
-                org=caller.org, events=events, filters=filter_params(request.query_params), exported_by=caller.name
-            )
+            try:
+                lines = evidence.evidence_ndjson_lines(
+                    org=caller.org, events=events, filters=filter_params(request.query_params), exported_by=caller.name
+                )
+            except SigningUnavailable as exc:
+                return Response({"detail": f"evidence exports cannot be signed right now: {exc}"}, status=503)
         chunks = exports.buffered(lines)
         response = StreamingHttpResponse(_streaming_content(chunks, request), content_type=MEDIA_TYPES[fmt])
         filename = f"audit-events-{timezone.now():%Y%m%dT%H%M%SZ}.{fmt}"

@@ -1,15 +1,21 @@
-"""Evidence-grade NDJSON exports: every line checkable offline, and a manifest at the end.
+"""Evidence-grade NDJSON exports: every line checkable offline, and a signed manifest at the end.
 
 `GET /api/v1/audit-events/export?format=ndjson&manifest=1` streams the matching events
 as usual, each line also carrying `prev_chain_hash` (the chain hash of the event
 numbered `seq - 1`, or the genesis for seq 1), so every line can be recomputed on its
-own even when the filters leave gaps. The last line is
+own even when the filters leave gaps. Two lines close it:
 
-    {"manifest": {"format": "lens-evidence/1", "org", "filters", "order", "rows",
-                  "body_sha256", "chain_head", "exported_by", "exported_at", "hash_rule"}}
+    {"manifest": {"format": "lens-evidence/2", "org", "filters", "order", "rows",
+                  "body_sha256", "line_tags", "checkpoint", "key_id", "exported_by",
+                  "exported_at", "hash_rule"}}
+    {"signature": {"algorithm": "ed25519", "key_id", "value"}}
 
-where `body_sha256` is the SHA-256 of every byte before that line. `python -m
-audit.verify FILE` checks it all with the standard library (docs/integrity.md).
+`body_sha256` is the SHA-256 of every byte before the manifest line; `line_tags` holds,
+for each of those lines in order, the first 6 bytes of its SHA-256 in hex (12 digits), so
+the verifier can say which line was removed, added, moved or changed; `checkpoint` is
+signed at export time, after the body was read; the signature covers the manifest line's
+exact bytes (audit/integrity/signatures.py). `python -m audit.verify FILE --public-key K`
+checks it all without Lens (docs/integrity.md). Memory grows by 6 bytes a row (the tags).
 """
 
 import hashlib
@@ -22,11 +28,12 @@ from audit.accounts.models import Organization
 from audit.events.models import AuditEvent
 from audit.events.reading import iter_chunks
 from audit.events.wire import event_wire, format_timestamp, wire_json
-from audit.integrity import chain
-from audit.integrity.selectors import chain_head
+from audit.integrity import chain, keys, signatures
+from audit.integrity.checkpoints import EXPORT, checkpoint_create, checkpoint_wire
 
 MANIFEST_PARAM = "manifest"
-MANIFEST_FORMAT = "lens-evidence/1"
+MANIFEST_FORMAT = "lens-evidence/2"
+LINE_TAG_BYTES = 6
 HASH_RULE = (
     "chain_hash = hex(sha256(bytes.fromhex(prev_chain_hash) + canonical(record))); record = the line's SPEC §1 "
     "fields, received_at and seq; canonical = json.dumps(record, sort_keys=True, separators=(',', ':'), "
@@ -49,11 +56,17 @@ def _previous_hashes(*, org_id: int, chunk: list[AuditEvent]) -> dict[int, str]:
 def evidence_ndjson_lines(
     *, org: Organization, events: QuerySet, filters: dict[str, list[str]], exported_by: str
 ) -> Iterator[bytes]:
-    """The export's NDJSON lines with `prev_chain_hash`, then the manifest line.
+    """The export's NDJSON lines with `prev_chain_hash`, then the signed manifest.
 
-    `filters` are the export's filter parameters (name -> values), as the manifest states them.
+    `filters` are the export's filter parameters (name -> values), as the manifest states
+    them. Raises keys.SigningUnavailable at once (before any line) when Lens cannot sign.
     """
-    digest, rows = hashlib.sha256(), 0
+    keys.signing_ready()
+    return _lines(org=org, events=events, filters=filters, exported_by=exported_by)
+
+
+def _lines(*, org, events, filters, exported_by) -> Iterator[bytes]:
+    digest, rows, tags = hashlib.sha256(), 0, bytearray()
     for chunk in iter_chunks(events):
         previous = _previous_hashes(org_id=org.pk, chunk=chunk)
         for event in chunk:
@@ -62,9 +75,12 @@ def evidence_ndjson_lines(
             wire["prev_chain_hash"] = previous.get(event.seq - 1)
             line = (wire_json(wire) + "\n").encode()
             digest.update(line)
+            tags += hashlib.sha256(line).digest()[:LINE_TAG_BYTES]
             rows += 1
             yield line
-    # Read after the body: every exported event is at or below this head (head and rows commit together).
+    # Signed after the body was read: every exported event is at or below its head.
+    checkpoint = checkpoint_create(org=org, reason=EXPORT)
+    key = checkpoint.signing_key
     manifest = {
         "format": MANIFEST_FORMAT,
         "org": org.slug,
@@ -72,9 +88,15 @@ def evidence_ndjson_lines(
         "order": [str(field) for field in events.query.order_by],
         "rows": rows,
         "body_sha256": digest.hexdigest(),
-        "chain_head": chain_head(org=org),
+        "line_tags": tags.hex(),
+        "checkpoint": checkpoint_wire(checkpoint, org=org, key=key),
+        "key_id": key.key_id,
         "exported_by": exported_by,
         "exported_at": format_timestamp(timezone.now()),
         "hash_rule": HASH_RULE,
     }
-    yield (wire_json({"manifest": manifest}) + "\n").encode()
+    manifest_line = wire_json({"manifest": manifest}).encode()
+    signature = {"algorithm": signatures.ALGORITHM, "key_id": key.key_id,
+                 "value": keys.signature_make(key=key, message=manifest_line)}
+    yield manifest_line + b"\n"
+    yield (wire_json({"signature": signature}) + "\n").encode()

@@ -1,26 +1,34 @@
-"""Offline verifier for Lens evidence exports. Standard library only (plus audit/integrity/chain.py).
+"""Offline verifier for Lens evidence exports: the standard library and `cryptography` only
+(plus audit/integrity/chain.py, signatures.py and offline_signed.py; no Django).
 
-    python -m audit.verify EXPORT.ndjson                 # manifest is the file's last line
-    python -m audit.verify EXPORT.ndjson --manifest M    # manifest kept in a separate file
+    python -m audit.verify EXPORT.ndjson --public-key KEY     # KEY: a file or base64
+    python -m audit.verify BODY.ndjson --manifest M --public-key KEY   # trailer kept apart
+    python -m audit.verify EXPORT.ndjson --public-key keys.json --published DIR
 
-Checks, with no access to Lens or its database:
+KEY is base64 of the 32-byte Ed25519 public key, a PEM public key, or the JSON of
+`GET /api/v1/integrity/keys` (every key in it; the manifest names which signed). Checks,
+with no access to Lens or its database:
 
-1. every line's `chain_hash` == sha256(bytes.fromhex(prev_chain_hash) + canonical(record));
-2. lines with consecutive `seq` link: the later one's `prev_chain_hash` is the earlier
-   one's `chain_hash`; seq 1 starts from the genesis; no seq appears twice;
-3. no line is past the manifest's chain head, and the head's own line carries its hash;
-4. the body's SHA-256 and its row count match the manifest.
+1. the manifest's signature verifies with the key, and so does its checkpoint;
+2. every line is the one the manifest signed there (its line tags), so a removed, added,
+   moved or changed line is named even when counts and digests were recomputed;
+3. every line's `chain_hash` == sha256(bytes.fromhex(prev_chain_hash) + canonical(record));
+4. lines with consecutive `seq` link; seq 1 starts from the genesis; no seq appears twice;
+5. no line is past the checkpoint's seq, and the line at it carries its chain hash;
+6. the body's SHA-256 and its row count match the manifest;
+7. with --published, the published checkpoints agree with the export (offline_signed.py).
 
-Exit status 0 when everything holds, 1 naming the first bad line otherwise, 2 when the
-files cannot be read. The rules are in docs/integrity.md.
+Exit status 0 only when everything holds (a signature included), 1 naming the first bad
+line otherwise, 2 when a file or the key cannot be read. The rules are in docs/integrity.md.
 """
 
 import argparse
 import hashlib
 import json
+import os
 import sys
 
-from audit.integrity import chain
+from audit.integrity import chain, offline_signed, signatures
 
 _REPORT_AT_MOST = 20
 
@@ -37,33 +45,38 @@ class Problems:
         return min(lines) if lines else None
 
 
-def _split(data: bytes, has_manifest_line: bool):
-    """(body bytes, body lines as (number, bytes), manifest line bytes or None)."""
+def _split(data: bytes, has_trailer: bool):
+    """(body bytes, body lines as (number, bytes), trailer lines: [manifest, signature])."""
     lines = data.splitlines(keepends=True)
-    manifest_line = None
-    if has_manifest_line:
+    trailer = []
+    if has_trailer:
         while lines and not lines[-1].strip():
             lines.pop()
-        if lines:
-            manifest_line = lines.pop()
+        trailer = lines[-2:]
+        del lines[-2:]
     body = b"".join(lines)
-    return body, list(enumerate(lines, start=1)), manifest_line
+    return body, list(enumerate(lines, start=1)), trailer
 
 
-def _manifest(raw: bytes | None, problems: Problems, where: str):
-    if raw is None:
+def _trailer(lines: list[bytes], problems: Problems, where: str):
+    """(manifest, manifest line bytes, signature) from the manifest line and the signature line."""
+    if not lines:
         problems.add(None, f"no manifest: {where} is empty")
-        return None
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        problems.add(None, f"the manifest ({where}) is not JSON: {exc}")
-        return None
-    manifest = data.get("manifest", data) if isinstance(data, dict) else None
+        return None, b"", None
+    parsed = []
+    for raw in lines:
+        try:
+            parsed.append(json.loads(raw))
+        except (ValueError, UnicodeDecodeError) as exc:
+            problems.add(None, f"the manifest or its signature ({where}) is not JSON: {exc}")
+            return None, b"", None
+    manifest_index = next((n for n, doc in enumerate(parsed) if isinstance(doc, dict) and "manifest" in doc), None)
+    manifest = parsed[manifest_index]["manifest"] if manifest_index is not None else None
     if not isinstance(manifest, dict) or "body_sha256" not in manifest:
         problems.add(None, f"{where} is not a Lens evidence manifest (no body_sha256)")
-        return None
-    return manifest
+        return None, b"", None
+    signature = parsed[manifest_index + 1].get("signature") if manifest_index + 1 < len(parsed) else None
+    return manifest, lines[manifest_index].rstrip(b"\r\n"), signature
 
 
 def _check_lines(lines, problems: Problems):
@@ -108,47 +121,75 @@ def _check_links(by_seq, problems: Problems):
             )
 
 
-def _check_head(by_seq, head, problems: Problems):
-    if not isinstance(head, dict) or not isinstance(head.get("seq"), int):
-        problems.add(None, "the manifest has no chain_head")
+def _check_head(by_seq, checkpoint, problems: Problems):
+    if checkpoint is None:
         return
     for seq, (number, chain_hash, _) in by_seq.items():
-        if seq > head["seq"]:
-            problems.add(number, f"line {number} (seq {seq}) is past the chain head in the manifest (seq {head['seq']})")
-        elif seq == head["seq"] and chain_hash != head.get("hash"):
-            problems.add(number, f"line {number} is the chain head but its chain_hash differs from the manifest's")
+        if seq > checkpoint["seq"]:
+            problems.add(number, f"line {number} (seq {seq}) is past the checkpoint the export was cut against (seq {checkpoint['seq']})")
+        elif seq == checkpoint["seq"] and chain_hash != checkpoint["chain_hash"]:
+            problems.add(number, f"line {number} is the checkpoint's head (seq {seq}) but its chain_hash differs from the signed one")
 
 
 def _is_hash(value):
     return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
 
 
-def verify(data: bytes, manifest_data: bytes | None = None) -> tuple[Problems, dict | None, int]:
-    """Check an export (and its separate manifest, if any). Returns (problems, manifest, rows)."""
+def _describe(lines):
+    def describe(index):
+        number, raw = lines[index]
+        try:
+            seq = json.loads(raw).get("seq")
+        except (ValueError, UnicodeDecodeError, AttributeError):
+            seq = None
+        return f"line {number}" + (f" (seq {seq})" if seq is not None else "")
+
+    return describe
+
+
+def verify(
+    data: bytes, manifest_data: bytes | None = None, *, keys: dict | None = None, published: list[dict] | None = None
+) -> tuple[Problems, dict | None, int]:
+    """Check an export (and its separate manifest and signature, if any) with `keys`
+    (key_id -> public key; None: the signature cannot be checked, which is a problem).
+    Returns (problems, manifest, rows)."""
     problems = Problems()
-    body, lines, manifest_line = _split(data, has_manifest_line=manifest_data is None)
-    manifest = _manifest(
-        manifest_line if manifest_data is None else manifest_data,
-        problems,
-        "the export's last line" if manifest_data is None else "the manifest file",
-    )
-    lines = [(number, raw) for number, raw in lines if raw.strip()]
+    body, lines, trailer = _split(data, has_trailer=manifest_data is None)
+    where = "the export's last lines" if manifest_data is None else "the manifest file"
+    if manifest_data is not None:
+        trailer = [line for line in manifest_data.splitlines(keepends=True) if line.strip()]
+    manifest, manifest_line, signature = _trailer(trailer, problems, where)
     by_seq = _check_lines(lines, problems)
     _check_links(by_seq, problems)
     if manifest is not None:
-        _check_head(by_seq, manifest.get("chain_head"), problems)
+        offline_signed.check_signature(manifest_line, signature, keys, problems)
+        checkpoint = offline_signed.check_checkpoint(manifest, keys, problems)
+        _check_head(by_seq, checkpoint, problems)
+        offline_signed.check_line_tags(manifest.get("line_tags"), lines, problems, _describe(lines))
         if manifest.get("rows") != len(lines):
             problems.add(None, f"the body has {len(lines)} lines, the manifest says {manifest.get('rows')}")
         actual = hashlib.sha256(body).hexdigest()
         if actual != manifest.get("body_sha256"):
             problems.add(None, f"the body's SHA-256 is {actual}, the manifest says {manifest.get('body_sha256')}")
+        if published is not None:
+            offline_signed.check_published(published, checkpoint, by_seq, keys, problems)
     return problems, manifest, len(lines)
+
+
+def _read_keys(value: str) -> dict:
+    text = open(value, encoding="utf-8").read() if os.path.exists(value) else value
+    return signatures.public_keys_load(text)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m audit.verify", description="Verify a Lens evidence export offline.")
-    parser.add_argument("file", help="the NDJSON export (with its manifest as the last line, unless --manifest)")
-    parser.add_argument("--manifest", help="the manifest, when kept in a separate file")
+    parser.add_argument("file", help="the NDJSON export (its manifest and signature the last two lines, unless --manifest)")
+    parser.add_argument("--manifest", help="the manifest and signature lines, when kept in a separate file")
+    parser.add_argument(
+        "--public-key",
+        help="the organization's public key: base64, a PEM file, or the JSON of /api/v1/integrity/keys (file or text)",
+    )
+    parser.add_argument("--published", metavar="DIR", help="a directory of published checkpoints to compare with")
     args = parser.parse_args(argv)
     try:
         with open(args.file, "rb") as handle:
@@ -160,14 +201,29 @@ def main(argv=None) -> int:
     except OSError as exc:
         print(f"cannot read: {exc}", file=sys.stderr)
         return 2
+    try:
+        keys = _read_keys(args.public_key) if args.public_key else None
+    except (OSError, ValueError) as exc:
+        print(f"cannot read the public key: {exc}", file=sys.stderr)
+        return 2
 
-    problems, manifest, rows = verify(data, manifest_data)
+    published = None
+    if args.published:
+        org = _org_of(data if manifest_data is None else manifest_data)
+        try:
+            published = signatures.published_checkpoints_read(args.published, org=org)
+        except (OSError, ValueError) as exc:
+            print(f"cannot read the published checkpoints: {exc}", file=sys.stderr)
+            return 2
+    problems, manifest, rows = verify(data, manifest_data, keys=keys, published=published)
     if not problems.items:
-        head = manifest["chain_head"]
+        checkpoint = manifest["checkpoint"]
         print(
-            f"OK: {rows} events; body SHA-256 {manifest['body_sha256']}; every line recomputes to its chain hash; "
-            f"chain head seq {head['seq']} hash {head['hash']}; exported by {manifest.get('exported_by')} "
-            f"at {manifest.get('exported_at')}"
+            f"OK: {rows} events; manifest signed by key {manifest['key_id']}, signature verified; body SHA-256 "
+            f"{manifest['body_sha256']}; every line is the one signed and recomputes to its chain hash; checkpoint "
+            f"seq {checkpoint['seq']} hash {checkpoint['chain_hash']} signed at {checkpoint['signed_at']}"
+            + (f"; agrees with {len(published)} published checkpoints" if published is not None else "")
+            + f"; exported by {manifest.get('exported_by')} at {manifest.get('exported_at')}"
         )
         return 0
     first = problems.first_line()
@@ -178,6 +234,18 @@ def main(argv=None) -> int:
     if len(ordered) > _REPORT_AT_MOST:
         print(f"  … and {len(ordered) - _REPORT_AT_MOST} more", file=sys.stderr)
     return 1
+
+
+def _org_of(data: bytes) -> str | None:
+    """The organization the manifest names (to pick its published checkpoints)."""
+    for raw in reversed(data.splitlines()[-3:]):
+        try:
+            doc = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            continue
+        if isinstance(doc, dict) and isinstance(doc.get("manifest"), dict):
+            return doc["manifest"].get("org")
+    return None
 
 
 if __name__ == "__main__":

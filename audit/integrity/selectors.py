@@ -1,11 +1,13 @@
-"""Reads of the integrity room: the chain head, the last verification, an event's standing."""
+"""Reads of the integrity room: the chain head, the last verification, an event's standing,
+the signing keys and the checkpoints."""
 
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, QuerySet, Subquery
 
 from audit.accounts.models import Organization
 from audit.events.models import AuditEvent
 from audit.events.wire import format_timestamp
-from audit.integrity.models import ChainVerification
+from audit.integrity import signatures
+from audit.integrity.models import ChainVerification, Checkpoint, SigningKey
 
 
 def chain_head(*, org: Organization) -> dict:
@@ -88,4 +90,37 @@ def chain_status(*, org: Organization, seq: int, last: ChainVerification | None 
         "seq": seq,
         "verified_at": format_timestamp(last.finished_at) if last is not None and state != "unverified" else None,
         "first_bad_seq": last.first_bad_seq if last is not None and state == "broken" else None,
+    }
+
+
+def signing_key_list(*, org: Organization) -> QuerySet:
+    """The organization's signing keys, the newest (the live one) first."""
+    return SigningKey.objects.filter(org=org).order_by("-created_at", "-id")
+
+
+def signing_key_wire(key: SigningKey) -> dict:
+    """SPEC §10's shape of a public key."""
+    return {
+        "key_id": key.key_id,
+        "algorithm": signatures.ALGORITHM,
+        "public_key": key.public_key,
+        "created_at": format_timestamp(key.created_at),
+        "retired_at": format_timestamp(key.retired_at) if key.retired_at else None,
+    }
+
+
+def checkpoint_list(*, org: Organization) -> QuerySet:
+    """The organization's checkpoints, for a keyset page on `signed_at` (newest first)."""
+    return Checkpoint.objects.filter(org=org).select_related("org", "signing_key")
+
+
+def integrity_overview(*, org: Organization, checkpoints: int = 10) -> dict:
+    """What the integrity page shows: the head, the last verification, the keys, the last checkpoints."""
+    keys = list(signing_key_list(org=org))
+    return {
+        "head": chain_head(org=org),
+        "last_verification": chain_verification_last(org=org),
+        "live_key": next((key for key in keys if key.retired_at is None), None),
+        "retired_keys": [key for key in keys if key.retired_at is not None],
+        "checkpoints": list(checkpoint_list(org=org).order_by("-signed_at", "-id")[:checkpoints]),
     }

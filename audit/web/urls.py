@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 from django.views.generic import RedirectView
 
-from audit.web import views
+from audit.web import integrity, views
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/events/", permanent=False), name="home"),
@@ -12,4 +12,6 @@ urlpatterns = [
     path("events/<str:event_id>/", views.event_detail, name="event-detail"),
     path("traces/", views.trace_list, name="trace-list"),
     path("traces/<path:trace_id>/", views.trace_detail, name="trace-detail"),
+    path("integrity/", integrity.integrity, name="integrity"),
+    path("integrity/verify/", integrity.integrity_verify, name="integrity-verify"),
 ]

@@ -6,8 +6,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db.models import F
 
-from audit.integrity import chain
-from audit.models import AuditEvent, ChainVerification, Organization
+from audit.integrity import chain, checkpoints, verification
+from audit.integrity.publication import checkpoints_publish_pending
+from audit.models import AuditEvent, ChainVerification, Checkpoint, Organization
 from audit.events.wire import event_wire
 from tests.factories import store_events, wire_event
 
@@ -239,3 +240,106 @@ def test_cutting_off_the_end_and_moving_the_head_back_is_caught_by_an_earlier_ru
     assert code == 1
     assert "the chain ends at seq 8, but an earlier verification proved it through seq 10" in output
     assert (_last().kind, _last().first_bad_seq) == ("removed", 9)
+
+
+# --- signed checkpoints as anchors; incremental runs -------------------------------------------
+
+def _rewrite_from(org, events, index, **changes):
+    """Change event `index` and recompute every later hash and the head: a consistent chain."""
+    AuditEvent.objects.filter(pk=events[index].pk).update(**changes)
+    previous = events[index - 1].chain_hash
+    for row in AuditEvent.objects.filter(org=org, seq__gt=index).order_by("seq"):
+        previous = chain.next_chain_hash(previous, event_wire(row))
+        AuditEvent.objects.filter(pk=row.pk).update(chain_hash=previous)
+    Organization.objects.filter(pk=org.pk).update(chain_hash=previous)
+
+
+def test_the_cycle_starts_from_the_last_verified_checkpoint_between_full_passes(org, events):
+    first = verification.chain_verification_cycle(org=org)
+    assert (first.from_seq, first.events_checked, first.ok) == (1, 10, True)  # no full pass yet: a full one
+    proved = Checkpoint.objects.get(org=org)
+    assert first.checkpoint_digest == proved.digest and proved.seq == 10
+    store_events(org, wire_event(), wire_event())
+    AuditEvent.objects.filter(pk=events[2].pk).update(actor="mallory@company.com")  # below the checkpoint
+    second = verification.chain_verification_cycle(org=org)
+    assert (second.from_seq, second.verified_through, second.events_checked, second.ok) == (11, 12, 2, True)
+    assert "from the checkpoint signed at" in second.message
+    assert second.checkpoint_digest == Checkpoint.objects.latest("id").digest
+
+
+def test_a_full_pass_comes_when_the_last_is_older_than_the_setting(org, events, settings):
+    verification.chain_verification_cycle(org=org)
+    AuditEvent.objects.filter(pk=events[2].pk).update(actor="mallory@company.com")
+    settings.LENS_VERIFY_FULL_EVERY = 0
+    run = verification.chain_verification_cycle(org=org)
+    assert (run.from_seq, run.ok, run.kind, run.first_bad_seq) == (1, False, "changed", 3)
+
+
+def test_events_removed_after_the_last_verification_with_the_head_moved_back_are_caught(org, events):
+    assert _verify("--org", org.slug)[0] == 0
+    later = store_events(org, wire_event(), wire_event(), wire_event())  # seqs 11-13, never verified
+    checkpoints.checkpoint_create(org=org, reason="export")  # ...but signed into a checkpoint
+    AuditEvent.objects.filter(org=org, seq__gte=12).delete()
+    Organization.objects.filter(pk=org.pk).update(chain_seq=11, chain_hash=later[0].chain_hash)
+    code, output = _verify("--org", org.slug, "--incremental")
+    assert code == 1
+    assert "the chain ends at seq 11, but the checkpoint signed at" in output and "signs it through seq 13" in output
+    assert (_last().kind, _last().first_bad_seq) == ("removed", 12)
+
+
+def test_a_head_moved_back_over_stored_events_is_named(org, events):
+    checkpoints.checkpoint_create(org=org, reason="schedule")
+    Organization.objects.filter(pk=org.pk).update(chain_seq=8, chain_hash=events[7].chain_hash)
+    code, output = _verify("--org", org.slug)
+    assert code == 1 and "the organization's head was moved back to seq 8" in output
+    assert "signs the chain through seq 10" in output and (_last().kind, _last().first_bad_seq) == ("head", 8)
+
+
+def test_a_rewritten_chain_is_caught_by_a_signed_checkpoint(org, events):
+    checkpoints.checkpoint_create(org=org, reason="schedule")
+    _rewrite_from(org, events, 3, actor="mallory@company.com")
+    code, output = _verify("--org", org.slug)
+    assert code == 1 and "seq 10" in output and "but the checkpoint signed at" in output
+    assert "the chain up to here was rewritten" in output
+
+
+def test_a_deleted_checkpoint_fails_verification(org, events):
+    made = []
+    for _ in range(3):
+        store_events(org, wire_event())
+        made.append(checkpoints.checkpoint_create(org=org, reason="schedule"))
+    Checkpoint.objects.filter(pk=made[1].pk).delete()
+    code, output = _verify("--org", org.slug)
+    assert code == 1 and "a checkpoint between them was deleted" in output
+    assert (_last().kind, _last().first_bad_seq) == ("checkpoint", made[2].seq)
+
+
+def test_deleting_the_last_verified_checkpoint_fails_the_next_incremental_run(org, events):
+    verification.chain_verification_cycle(org=org)
+    Checkpoint.objects.all().delete()
+    code, output = _verify("--org", org.slug, "--incremental")
+    assert code == 1 and "proved is gone or altered: a checkpoint was deleted" in output
+    assert _last().kind == "checkpoint"
+
+
+def test_a_full_rewrite_of_the_database_is_caught_against_the_published_copies(org, events, settings, tmp_path):
+    settings.LENS_CHECKPOINT_PUBLISH_DIR = str(tmp_path / "{org}")
+    checkpoints.checkpoint_create(org=org, reason="schedule")
+    assert checkpoints_publish_pending() == 1
+    # Whoever holds the database and the signing secret rewrites everything, checkpoints included.
+    _rewrite_from(org, events, 3, actor="mallory@company.com")
+    Checkpoint.objects.all().delete()
+    checkpoints.checkpoint_create(org=org, reason="schedule")
+    assert _verify("--org", org.slug)[0] == 0  # consistent in itself
+    code, output = _verify("--org", org.slug, "--published", str(tmp_path / "{org}"))
+    assert code == 1 and "(seq 10) is not in the database: its checkpoints were deleted or rewritten" in output
+
+
+def test_published_copies_that_agree_pass(org, events, settings, tmp_path):
+    settings.LENS_CHECKPOINT_PUBLISH_DIR = str(tmp_path)
+    checkpoints.checkpoint_create(org=org, reason="schedule")
+    store_events(org, wire_event())
+    checkpoints.checkpoint_create(org=org, reason="export")
+    assert checkpoints_publish_pending() == 2
+    code, output = _verify("--org", org.slug, "--published", str(tmp_path))
+    assert code == 0, output

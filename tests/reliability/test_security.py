@@ -103,10 +103,11 @@ def test_another_organizations_data_is_404_and_never_shown(client, api_client, d
 def test_lists_and_exports_of_our_organization_hold_only_our_events(client, api_client, data, read_key, viewer, who):
     urls = ["/api/v1/audit-events", "/api/v1/audit-events?format=csv", "/api/v1/audit-events/export",
             "/api/v1/audit-events/export?format=csv", "/api/v1/traces", f"/api/v1/audit-events?q={THEIR_TRACE}",
-            "/api/v1/audit-events?metadata.env=production", "/api/v1/integrity"]
+            "/api/v1/audit-events?metadata.env=production", "/api/v1/integrity", "/api/v1/integrity/keys",
+            "/api/v1/integrity/checkpoints", "/api/v1/audit-events/export?manifest=1"]
     if who == "viewer session":
         client.force_login(viewer)
-        urls += ["/events/", "/traces/", "/events/?q=globex", "/traces/?metadata.env=production"]
+        urls += ["/events/", "/traces/", "/events/?q=globex", "/traces/?metadata.env=production", "/integrity/"]
     for url in urls:
         response = api_client.get(url, HTTP_AUTHORIZATION=f"Bearer {read_key}") if who == "read key" else client.get(url)
         assert response.status_code == 200, url
@@ -127,7 +128,8 @@ def test_the_same_event_id_in_two_organizations_stays_apart(api_client, data, or
 
 
 READ_URLS = ["/api/v1/audit-events", "/api/v1/audit-events/ours-1", "/api/v1/audit-events/export",
-             "/api/v1/traces", "/api/v1/traces/ours-trace", "/api/v1/integrity"]
+             "/api/v1/traces", "/api/v1/traces/ours-trace", "/api/v1/integrity", "/api/v1/integrity/keys",
+             "/api/v1/integrity/checkpoints"]
 
 
 @pytest.mark.parametrize("url", READ_URLS)

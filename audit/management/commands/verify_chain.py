@@ -1,22 +1,31 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from audit.accounts.models import Organization
-from audit.integrity import verification
+from audit.integrity import signatures, verification
 
 
 class Command(BaseCommand):
     help = (
-        "Recompute an organization's tamper-evident hash chain and record the result. "
-        "Exits 1 naming the first event that was changed, removed or inserted."
+        "Recompute an organization's tamper-evident hash chain against its signed checkpoints and record the "
+        "result. Exits 1 naming the first event that was changed, removed or inserted."
     )
 
     def add_arguments(self, parser):
         target = parser.add_mutually_exclusive_group(required=True)
         target.add_argument("--org", help="organization slug")
         target.add_argument("--all", action="store_true", help="every organization with events (for cron)")
-        parser.add_argument("--since", help="start at this sequence number or RFC 3339 arrival time")
+        start = parser.add_mutually_exclusive_group()
+        start.add_argument("--since", help="start at this sequence number or RFC 3339 arrival time")
+        start.add_argument(
+            "--incremental", action="store_true",
+            help="start at the newest checkpoint the last successful run proved (what the hourly task does)",
+        )
+        parser.add_argument(
+            "--published", metavar="DIR",
+            help="also compare with the checkpoints published in DIR ({org} is replaced by the slug)",
+        )
 
-    def handle(self, *args, org, all, since, **options):
+    def handle(self, *args, org, all, since, incremental, published, **options):
         if all:
             if since:
                 raise CommandError("--since applies to one --org")
@@ -28,8 +37,15 @@ class Command(BaseCommand):
         broken = []
         for organization in orgs:
             try:
-                result = verification.chain_verification_run(org=organization, since=since, trigger="command")
-            except ValueError as exc:
+                copies = None
+                if published:
+                    copies = signatures.published_checkpoints_read(
+                        published.replace("{org}", organization.slug), org=organization.slug
+                    )
+                result = verification.chain_verification_run(
+                    org=organization, since=since, trigger="command", incremental=incremental, published=copies
+                )
+            except (OSError, ValueError) as exc:
                 raise CommandError(str(exc)) from exc
             line = f"{organization.slug}: {'OK' if result.ok else 'BROKEN'} — {result.message}"
             if result.ok:
