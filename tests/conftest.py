@@ -34,6 +34,22 @@ def other_read_key(other_org):
 
 
 @pytest.fixture
+def admin_key(org):
+    return _key(org, ["admin"])
+
+
+@pytest.fixture
+def admin_user(org):
+    return services.user_create(org=org, username="admin", password="admin-pass-123", role="admin")
+
+
+@pytest.fixture
+def admin_user_client(client, admin_user):
+    client.force_login(admin_user)
+    return client
+
+
+@pytest.fixture
 def api_client():
     from rest_framework.test import APIClient
 
