@@ -18,6 +18,8 @@ from django.conf import settings
 
 # NAT64 prefixes carry an IPv4 address in their last 32 bits (RFC 6052, RFC 8215).
 _NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+# IETF protocol assignments: not globally reachable (Python 3.11 lists only part of it).
+_IETF = ipaddress.ip_network("192.0.0.0/24")
 
 
 class AddressRefused(ValueError):
@@ -25,8 +27,8 @@ class AddressRefused(ValueError):
 
 
 def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
-    """The IPv4 addresses an IPv6 address routes to: mapped, 6to4, Teredo, NAT64."""
-    found = [ip.ipv4_mapped, ip.sixtofour, *(ip.teredo or ())]
+    """The IPv4 addresses an IPv6 address routes through: 6to4, Teredo, NAT64."""
+    found = [ip.sixtofour, *(ip.teredo or ())]
     if any(ip in network for network in _NAT64):
         found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
     return [address for address in found if address is not None]
@@ -36,9 +38,12 @@ def address_problem(text: str) -> str | None:
     """Why `text` is no public address (private, loopback, link-local, multicast, reserved,
     unspecified, shared, or an IPv6 form of one of those), or None when it is public."""
     ip = ipaddress.ip_address(text)
+    if ip.version == 6 and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped  # ::ffff:a.b.c.d is a.b.c.d
     for candidate in [ip, *(_embedded_ipv4(ip) if ip.version == 6 else ())]:
         if (
             not candidate.is_global
+            or candidate in _IETF
             or candidate.is_private
             or candidate.is_loopback
             or candidate.is_link_local
