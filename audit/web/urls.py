@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 from django.views.generic import RedirectView
 
-from audit.web import views
+from audit.web import alerts, views
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/events/", permanent=False), name="home"),
@@ -12,4 +12,9 @@ urlpatterns = [
     path("events/<str:event_id>/", views.event_detail, name="event-detail"),
     path("traces/", views.trace_list, name="trace-list"),
     path("traces/<path:trace_id>/", views.trace_detail, name="trace-detail"),
+    path("alerts/", alerts.alerts_page, name="alerts"),
+    path("alerts/destinations/", alerts.destination_add, name="alerts-destinations"),
+    path("alerts/destinations/<int:pk>/<slug:action>/", alerts.destination_action, name="alerts-destination"),
+    path("alerts/rules/", alerts.rule_add, name="alerts-rules"),
+    path("alerts/rules/<int:pk>/<slug:action>/", alerts.rule_action, name="alerts-rule"),
 ]
