@@ -40,6 +40,9 @@ def admin_view(view):
 
 
 class DestinationForm(forms.Form):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, auto_id="destination-%s", **kwargs)  # ids unique on a page with two forms
+
     name = forms.CharField(max_length=100)
     kind = forms.ChoiceField(choices=Destination.Kind.choices)
     url = forms.CharField(max_length=2000, label="URL")
@@ -56,7 +59,7 @@ class RuleForm(forms.Form):
     enabled = forms.BooleanField(required=False, initial=True)
 
     def __init__(self, *args, org, **kwargs):
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, auto_id="rule-%s", **kwargs)
         self.fields["destination"].choices = list(selectors.destination_list(org=org).values_list("pk", "name"))
 
 
