@@ -67,6 +67,18 @@ def user_client(client, viewer):
     return client
 
 
+@pytest.fixture
+def receiver(settings):
+    """A real HTTP receiver on 127.0.0.1 (tests/alerts/receivers.py), which alert
+    destinations may name in the test (LENS_DESTINATION_ALLOWED_HOSTS)."""
+    from tests.alerts.receivers import receiver_start, receiver_stop
+
+    settings.LENS_DESTINATION_ALLOWED_HOSTS = ["127.0.0.1"]
+    receiver = receiver_start()
+    yield receiver
+    receiver_stop(receiver)
+
+
 @pytest.fixture(autouse=True)
 def _clear_throttle_cache():
     from django.core.cache import cache

@@ -22,7 +22,7 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
@@ -50,6 +50,7 @@ def deliveries_due(*, destination_id: int, now):
     earlier = Delivery.objects.filter(rule=OuterRef("rule"), status=PENDING, first_seq__lt=OuterRef("first_seq"))
     return (
         Delivery.objects.filter(destination_id=destination_id, status=PENDING, next_attempt_at__lte=now)
+        .filter(destination__paused=False)  # a pause takes effect at the sender's next look
         .filter(Q(ordered=False) | ~Exists(earlier))
         .select_related("rule")
         .order_by("next_attempt_at", "id")
@@ -64,11 +65,23 @@ def destinations_due() -> list[int]:
     return list(Destination.objects.filter(free, Exists(due), paused=False).values_list("pk", flat=True))
 
 
+def _outcome_commit_async() -> None:
+    """Let PostgreSQL commit what a send records without waiting for its disk: a crash may
+    lose the last fraction of a second of records, which only means those messages are
+    sent again (at least once, same webhook-id). Deliveries themselves, made by matching,
+    are committed durably."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
 def _lease(destination_id: int, owner: str, *, take: bool) -> bool:
     now = timezone.now()
     held = Destination.objects.filter(pk=destination_id, paused=False)
     held = held.filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now)) if take else held.filter(lease_owner=owner)
-    return held.update(lease_owner=owner, lease_until=now + timedelta(seconds=settings.LENS_DELIVERY_LEASE)) == 1
+    with transaction.atomic():
+        _outcome_commit_async()
+        return held.update(lease_owner=owner, lease_until=now + timedelta(seconds=settings.LENS_DELIVERY_LEASE)) == 1
 
 
 def _lease_release(destination_id: int, owner: str) -> None:
@@ -90,31 +103,53 @@ def destination_deliver(*, destination_id: int, budget_seconds: float) -> bool:
     )
 
 
+def destination_target(destination: Destination) -> tuple[str, str]:
+    """Where to POST and the secret to sign or authorize with (a Slack URL is its own secret)."""
+    secret = unseal(destination.sealed_secret) if destination.sealed_secret else ""
+    return (secret if destination.kind == Destination.Kind.SLACK else destination.url), secret
+
+
 def _send_due(destination_id: int, owner: str, *, deadline: float) -> None:
     destination = Destination.objects.get(pk=destination_id)
-    secret = unseal(destination.sealed_secret) if destination.sealed_secret else ""
-    url = secret if destination.kind == Destination.Kind.SLACK else destination.url
+    url, secret = destination_target(destination)
+    # Renewed when half of it is left: a renewal per POST cost as much as the POST.
+    renew_every = settings.LENS_DELIVERY_LEASE / 2
+    renewed = time.monotonic()
     with http_client(timeout=settings.LENS_DELIVERY_TIMEOUT) as client:
         while time.monotonic() < deadline:
             due = list(deliveries_due(destination_id=destination_id, now=timezone.now())[:DUE_BATCH])
             if not due:
                 return
             alert_events = _alert_events(due)
-            for delivery in due:
-                if time.monotonic() >= deadline or not _lease(destination_id, owner, take=False):
-                    return  # out of time, paused meanwhile, or the lease was lost to another sender
-                events = alert_events.get(delivery.first_seq) if not delivery.ordered else _stream_events(delivery)
-                if not events:
-                    _delivery_close(delivery, FAILED if not delivery.ordered else DELIVERED,
-                                    error="the events were removed before they could be sent")
-                    continue
-                message = senders.Message(
-                    message_id=delivery.message_id, type="lens.stream" if delivery.ordered else "lens.alert",
-                    rule={"id": delivery.rule_id, "name": delivery.rule.name}, events=events,
-                )
-                answer = message_send(client, destination=destination, url=url, secret=secret, message=message)
-                if not delivery_record(delivery=delivery, destination=destination, answer=answer):
-                    return  # the destination is down: the others wait for the same retry
+            delivered = []  # answered 2xx: recorded together, one commit per batch
+            try:
+                for delivery in due:
+                    if time.monotonic() >= deadline:
+                        return
+                    if time.monotonic() - renewed >= renew_every:
+                        if not _lease(destination_id, owner, take=False):
+                            return  # paused meanwhile, or the lease was lost to another sender
+                        renewed = time.monotonic()
+                    events = alert_events.get(delivery.first_seq) if not delivery.ordered else _stream_events(delivery)
+                    if not events:
+                        _delivery_close(delivery, FAILED if not delivery.ordered else DELIVERED,
+                                        error="the events were removed before they could be sent")
+                        continue
+                    message = senders.Message(
+                        message_id=delivery.message_id, type="lens.stream" if delivery.ordered else "lens.alert",
+                        rule={"id": delivery.rule_id, "name": delivery.rule.name}, events=events,
+                    )
+                    answer = message_send(client, destination=destination, url=url, secret=secret, message=message)
+                    if answer.ok:
+                        delivered.append((delivery, answer))
+                        continue
+                    deliveries_delivered(destination=destination, sent=delivered)
+                    delivered = []
+                    if not delivery_failed(delivery=delivery, destination=destination, answer=answer):
+                        return  # the destination is down: the others wait for the same retry
+            finally:
+                # A worker dying before this line sends these again (at least once, same webhook-id).
+                deliveries_delivered(destination=destination, sent=delivered)
 
 
 def message_send(client, *, destination: Destination, url: str, secret: str, message: senders.Message):
@@ -145,23 +180,41 @@ def _delivery_close(delivery: Delivery, status: str, *, error: str) -> None:
     Delivery.objects.filter(pk=delivery.pk).update(status=status, next_attempt_at=None, last_error=error)
 
 
-def delivery_record(*, delivery: Delivery, destination: Destination, answer: senders.Answer) -> bool:
-    """Record an attempt and what follows from it; False when the destination is down."""
+def deliveries_delivered(*, destination: Destination, sent: list[tuple[Delivery, senders.Answer]]) -> None:
+    """Record deliveries their destination answered with a 2xx, in one transaction."""
+    if not sent:
+        return
     now = timezone.now()
     with transaction.atomic():
+        _outcome_commit_async()
+        DeliveryAttempt.objects.bulk_create(
+            DeliveryAttempt(delivery=delivery, at=answer.at, status_code=answer.status_code,
+                            duration_ms=round(answer.duration_ms, 3))
+            for delivery, answer in sent
+        )
+        by_code = {}
+        for delivery, answer in sent:
+            by_code.setdefault(answer.status_code, []).append(delivery.pk)
+        for code, ids in by_code.items():
+            Delivery.objects.filter(pk__in=ids).update(
+                status=DELIVERED, delivered_at=now, next_attempt_at=None, attempts=F("attempts") + 1,
+                last_status_code=code, last_error="",
+            )
+        if destination.failing_since is not None:
+            Destination.objects.filter(pk=destination.pk).update(failing_since=None)
+            destination.failing_since = None
+
+
+def delivery_failed(*, delivery: Delivery, destination: Destination, answer: senders.Answer) -> bool:
+    """Record a failed attempt and what follows from it; False when the destination is down."""
+    now = timezone.now()
+    with transaction.atomic():
+        _outcome_commit_async()
         DeliveryAttempt.objects.create(
-            delivery=delivery, at=now, status_code=answer.status_code, error=answer.error,
+            delivery=delivery, at=answer.at, status_code=answer.status_code, error=answer.error,
             duration_ms=round(answer.duration_ms, 3),
         )
         done = {"attempts": F("attempts") + 1, "last_status_code": answer.status_code, "last_error": answer.error}
-        if answer.ok:
-            Delivery.objects.filter(pk=delivery.pk).update(
-                status=DELIVERED, delivered_at=now, next_attempt_at=None, **done
-            )
-            if destination.failing_since is not None:
-                Destination.objects.filter(pk=destination.pk).update(failing_since=None)
-                destination.failing_since = None
-            return True
         if destination.failing_since is None:
             destination.failing_since = now
             Destination.objects.filter(pk=destination.pk, failing_since=None).update(failing_since=now)

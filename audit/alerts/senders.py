@@ -45,6 +45,7 @@ class Answer:
     status_code: int | None  # None: no answer (refused, unreachable, timed out)
     error: str
     duration_ms: float
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))  # when the attempt started
 
     @property
     def ok(self) -> bool:
@@ -175,10 +176,10 @@ def _answer_text(response: httpx.Response) -> str:
 
 def post(client: httpx.Client, *, url: str, headers: dict, body: bytes) -> Answer:
     """POST once; any answer or failure becomes an Answer (never an exception)."""
-    started = time.perf_counter()
+    at, started = datetime.now(UTC), time.perf_counter()
     try:
         with client.stream("POST", url, headers=headers, content=body) as response:
             status, error = response.status_code, _answer_text(response)
     except httpx.HTTPError as exc:
         status, error = None, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    return Answer(status_code=status, error=error[:500], duration_ms=(time.perf_counter() - started) * 1000)
+    return Answer(status_code=status, error=error[:500], duration_ms=(time.perf_counter() - started) * 1000, at=at)

@@ -11,7 +11,7 @@ from django.utils import timezone
 from audit.accounts.models import Organization
 from audit.alerts import senders
 from audit.alerts.addresses import AddressRefused, http_client, url_check
-from audit.alerts.delivery import message_send
+from audit.alerts.delivery import destination_target, message_send
 from audit.alerts.models import AlertRule, Delivery, DeliveryAttempt, Destination
 from audit.alerts.sealing import seal, unseal
 from audit.explore.selectors import event_list
@@ -144,8 +144,7 @@ def destination_test(*, destination: Destination) -> Delivery:
     delivery = Delivery.objects.create(
         org_id=destination.org_id, destination=destination, message_id=f"lens_test_{uuid.uuid4().hex}", created_at=now,
     )
-    secret = unseal(destination.sealed_secret) if destination.sealed_secret else ""
-    url = secret if destination.kind == KIND.SLACK else destination.url
+    url, secret = destination_target(destination)
     message = senders.Message(
         message_id=delivery.message_id, type="lens.test", destination={"id": destination.pk, "name": destination.name}
     )

@@ -11,9 +11,6 @@ from audit.alerts.models import AlertRule, Delivery, Destination
 SECRET = "whsec_" + "a" * 32  # 24 bytes of base64
 
 
-pytest_plugins = ["tests.alerts.conftest"]
-
-
 @pytest.fixture
 def as_admin(api_client, admin_key):
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {admin_key}")

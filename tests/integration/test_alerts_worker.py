@@ -13,7 +13,6 @@ from audit.accounts import services as accounts
 from audit.alerts import services
 from audit.alerts.models import Delivery
 from audit.models import Organization
-from tests.alerts.receivers import receiver_start, receiver_stop
 from tests.alerts.test_delivery import standard_webhooks_valid
 from tests.factories import store_events, wire_event
 from tests.integration.conftest import celery_worker_started
@@ -24,14 +23,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 SECRET = "whsec_" + "b" * 40
 WORKER_ENV = {"LENS_DESTINATION_ALLOWED_HOSTS": "127.0.0.1", "LENS_DELIVERY_LEASE": "3",
               "LENS_ALERTS_CATCH_UP_EVERY": "1"}
-
-
-@pytest.fixture
-def receiver(settings):
-    settings.LENS_DESTINATION_ALLOWED_HOSTS = ["127.0.0.1"]
-    receiver = receiver_start()
-    yield receiver
-    receiver_stop(receiver)
 
 
 def test_events_posted_to_the_api_are_delivered_by_the_worker(transactional_db, tmp_path, api_client, receiver):

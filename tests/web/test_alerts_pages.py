@@ -6,9 +6,6 @@ from django.test import Client
 from audit.alerts import services
 from audit.alerts.models import AlertRule, Destination
 
-pytest_plugins = ["tests.alerts.conftest"]
-
-
 def test_viewers_get_403_and_no_header_link(user_client, admin_user):
     assert user_client.get("/alerts/").status_code == 403
     assert b'href="/alerts/"' not in user_client.get("/events/").content
