@@ -147,7 +147,7 @@ def _alerts_section(alerts):
         f"| {alerts['delivery_rate']:,.0f} |",
         f"| burst: first POST → last alert delivered | {alerts['burst_seconds']:.1f} s |",
         f"| `*` stream: the same events, first POST → last delivered, in {alerts['stream_posts']} POSTs "
-        f"| {alerts['stream_rate']:,.0f} events/s |",
+        f"(bounded by ingest) | {alerts['stream_rate']:,.0f} events/s |",
         "",
         "The delay runs through gunicorn, Redis, the ingest worker, its after-store hook, the matching task and "
         "the sending task; the receiver runs in the harness, on loopback.",
