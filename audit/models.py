@@ -1,11 +1,13 @@
 """Every model of the app, from the room that owns it (Django loads models from here)."""
 
 from audit.accounts.models import AccessRecord, ApiKey, Membership, Organization
+from audit.alerts.models import AlertRule, Delivery, DeliveryAttempt, Destination
 from audit.events.models import AuditEvent, Decision, Outcome
 from audit.ingest.models import IngestConflict, PendingBatch, TraceSummary
 from audit.integrity.models import ChainVerification, Checkpoint, SigningKey
 
 __all__ = [
-    "AccessRecord", "ApiKey", "AuditEvent", "ChainVerification", "Checkpoint", "Decision", "IngestConflict", "Membership",
-    "Organization", "Outcome", "PendingBatch", "SigningKey", "TraceSummary",
+    "AccessRecord", "AlertRule", "ApiKey", "AuditEvent", "ChainVerification", "Checkpoint", "Decision", "Delivery",
+    "DeliveryAttempt", "Destination", "IngestConflict", "Membership", "Organization", "Outcome", "PendingBatch",
+    "SigningKey", "TraceSummary",
 ]

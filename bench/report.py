@@ -106,6 +106,9 @@ def render(results):
         "Lens: one request through Django's test client in the harness process (routing, auth, middleware, "
         "selectors, serialization, templates; DEBUG off; same database); trace ids vary per repetition. "
         "Raw: the equivalent hand-written SQL through psycopg, rows fetched. Neither includes HTTP.",
+    ]
+    lines += _alerts_section(results.get("alerts"))
+    lines += [
         "",
         "## Export (all events, streamed by gunicorn over loopback HTTP)",
         "",
@@ -128,6 +131,27 @@ def render(results):
         "",
     ]
     return "\n".join(lines)
+
+
+def _alerts_section(alerts):
+    lines = ["", "## Alerts (SPEC §12): delivered to a local receiver", ""]
+    if not alerts:
+        return lines + ["Not measured (--skip-alerts)."]
+    delay = alerts["delay"]
+    return lines + [
+        "| measure | value |",
+        "|---|---:|",
+        f"| POST → delivery, {alerts['probes']} single-event POSTs one at a time: median / p95 / max "
+        f"| {delay['median_ms']:.0f} / {delay['p95_ms']:.0f} / {delay['max_ms']:.0f} ms |",
+        f"| alert deliveries/s (one signed POST per event; {alerts['burst']:,} events, first → last arrival) "
+        f"| {alerts['delivery_rate']:,.0f} |",
+        f"| burst: first POST → last alert delivered | {alerts['burst_seconds']:.1f} s |",
+        f"| `*` stream: the same events, first POST → last delivered, in {alerts['stream_posts']} POSTs "
+        f"(bounded by ingest) | {alerts['stream_rate']:,.0f} events/s |",
+        "",
+        "The delay runs through gunicorn, Redis, the ingest worker, its after-store hook, the matching task and "
+        "the sending task; the receiver runs in the harness, on loopback.",
+    ]
 
 
 def write(*, results, path):

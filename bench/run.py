@@ -32,6 +32,7 @@ def parse_args(argv):
     parser.add_argument("--keep-db", action="store_true", help="leave the database for --reuse-db")
     parser.add_argument("--reuse-db", action="store_true", help="skip loading: query and export a kept database")
     parser.add_argument("--skip-export", action="store_true")
+    parser.add_argument("--skip-alerts", action="store_true", help="skip the alerts delivery phase")
     parser.add_argument("--report", default=str(ROOT / "bench" / "REPORT.md"))
     return parser.parse_args(argv)
 
@@ -86,7 +87,7 @@ def run(*, args, servers, port, results):
 
     from audit.accounts import services
     from audit.accounts.models import Organization
-    from bench import export, ingest, queries
+    from bench import alerts, export, ingest, queries
 
     _log("migrating")
     call_command("migrate", verbosity=0)
@@ -141,6 +142,13 @@ def run(*, args, servers, port, results):
         {"name": c.name, "note": c.note, "lens": queries.summarize(c.lens_samples), "raw": queries.summarize(c.raw_samples)}
         for c in cases
     ]
+
+    if not args.skip_alerts:
+        _log("alerts: probes one at a time, then a burst, to a local receiver")
+        results["alerts"] = alerts.alerts_run(port=port, key=ingest_key, org=org)
+        figures = results["alerts"]
+        _log(f"  POST → delivery median {figures['delay']['median_ms']:.0f} ms; "
+             f"{figures['delivery_rate']:.0f} deliveries/s; stream {figures['stream_rate']:.0f} events/s")
 
     if not args.skip_export and export.export_exists():
         results["export"] = {}

@@ -30,6 +30,8 @@ def bench_environ(*, db_name, port, redis_db, queue):
         "LENS_INGEST_RATE": "1000000/min",
         "LENS_READ_RATE": "1000000/min",
         "LENS_LOG_LEVEL": "WARNING",
+        # The alerts phase delivers to a receiver in the harness, on loopback.
+        "LENS_DESTINATION_ALLOWED_HOSTS": "127.0.0.1",
         "DJANGO_SETTINGS_MODULE": "lens.settings",
     }
 

@@ -59,6 +59,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "audit.web.context_processors.caller_is_admin",
             ],
         },
     },
@@ -124,9 +125,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_TASK_DEFAULT_QUEUE = env.str("LENS_CELERY_QUEUE", default="lens")
 # Callables told, after commit, of each batch of newly stored events (audit/ingest/store.py after_store).
-LENS_AFTER_STORE = []
+LENS_AFTER_STORE = ["audit.alerts.tasks.events_stored"]
 # Each room of audit/ keeps its own tasks.
-CELERY_IMPORTS = ("audit.ingest.tasks", "audit.integrity.tasks")
+CELERY_IMPORTS = ("audit.ingest.tasks", "audit.integrity.tasks", "audit.alerts.tasks")
 
 # --- Ingest limits (stated in the API docs).
 LENS_MAX_BODY_BYTES = env.int("LENS_MAX_BODY_BYTES", default=16 * 1024 * 1024)
@@ -166,6 +167,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {"DestinationKindEnum": "audit.alerts.models.Destination.Kind"},
 }
 
 LOGGING = {
@@ -203,7 +205,28 @@ LENS_CHECKPOINT_PUBLISH_TIMEOUT = env.float("LENS_CHECKPOINT_PUBLISH_TIMEOUT", d
 # (their queue message was lost, or they failed); the sweep runs this often.
 LENS_SWEEP_AFTER_SECONDS = env.int("LENS_SWEEP_AFTER_SECONDS", default=120)
 LENS_SWEEP_EVERY = env.int("LENS_SWEEP_EVERY", default=60)
+
+# --- Alerts and streaming out (SPEC §12, docs/alerts.md).
+# Hosts a destination may name although they resolve to private addresses (e.g. 127.0.0.1,
+# an internal SIEM); every other destination must resolve to public addresses only.
+LENS_DESTINATION_ALLOWED_HOSTS = env.list("LENS_DESTINATION_ALLOWED_HOSTS", default=[])
+# Where people reach Lens (https://lens.example.com): Slack messages link to the event there.
+LENS_BASE_URL = env.str("LENS_BASE_URL", default="")
+# Seconds to wait for a destination's answer (connecting: at most 5).
+LENS_DELIVERY_TIMEOUT = env.float("LENS_DELIVERY_TIMEOUT", default=10.0)
+# A delivery is retried this long; a destination failing everything this long is paused.
+LENS_DELIVERY_RETRY_FOR = env.int("LENS_DELIVERY_RETRY_FOR", default=24 * 3600)
+# A dead sender's destination is taken over after this many seconds (> one POST's timeout).
+LENS_DELIVERY_LEASE = env.int("LENS_DELIVERY_LEASE", default=60)
+# One sending task's time on a destination before it hands over to a fresh task.
+LENS_DELIVERY_RUN_SECONDS = env.float("LENS_DELIVERY_RUN_SECONDS", default=50.0)
+# Events per POST of a stream (a rule whose query is *).
+LENS_STREAM_BATCH = env.int("LENS_STREAM_BATCH", default=500)
+# The catch-up: match what no after-store hook announced, and send retries that are due.
+LENS_ALERTS_CATCH_UP_EVERY = env.float("LENS_ALERTS_CATCH_UP_EVERY", default=10.0)
+
 CELERY_BEAT_SCHEDULE = {
     "verify-chains": {"task": "audit.verify_chains", "schedule": LENS_VERIFY_CHAINS_EVERY},
     "sweep-pending-batches": {"task": "audit.sweep_pending_batches", "schedule": LENS_SWEEP_EVERY},
+    "alerts-catch-up": {"task": "audit.alerts_catch_up", "schedule": LENS_ALERTS_CATCH_UP_EVERY},
 }

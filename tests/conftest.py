@@ -34,6 +34,22 @@ def other_read_key(other_org):
 
 
 @pytest.fixture
+def admin_key(org):
+    return _key(org, ["admin"])
+
+
+@pytest.fixture
+def admin_user(org):
+    return services.user_create(org=org, username="admin", password="admin-pass-123", role="admin")
+
+
+@pytest.fixture
+def admin_user_client(client, admin_user):
+    client.force_login(admin_user)
+    return client
+
+
+@pytest.fixture
 def api_client():
     from rest_framework.test import APIClient
 
@@ -49,6 +65,18 @@ def viewer(org):
 def user_client(client, viewer):
     client.force_login(viewer)
     return client
+
+
+@pytest.fixture
+def receiver(settings):
+    """A real HTTP receiver on 127.0.0.1 (tests/alerts/receivers.py), which alert
+    destinations may name in the test (LENS_DESTINATION_ALLOWED_HOSTS)."""
+    from tests.alerts.receivers import receiver_start, receiver_stop
+
+    settings.LENS_DESTINATION_ALLOWED_HOSTS = ["127.0.0.1"]
+    receiver = receiver_start()
+    yield receiver
+    receiver_stop(receiver)
 
 
 @pytest.fixture(autouse=True)

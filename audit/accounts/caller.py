@@ -12,7 +12,7 @@ from django.conf import settings
 
 from audit.accounts.models import ApiKey, Membership, Organization
 
-READ, INGEST = ApiKey.Scope.READ, ApiKey.Scope.INGEST
+READ, INGEST, ADMIN = ApiKey.Scope.READ, ApiKey.Scope.INGEST, ApiKey.Scope.ADMIN
 
 
 @dataclass(frozen=True)
@@ -33,8 +33,11 @@ class Caller:
 
     @property
     def is_admin(self) -> bool:
-        """An admin of the organization, signed in (API keys are not admins)."""
-        return self.key is None and self.org is not None and self.role == Membership.Role.ADMIN
+        """An admin of the organization: a member signed in with the admin role, or a key
+        with the `admin` scope (SPEC §12)."""
+        if self.key is not None:
+            return self.key.has_scope(ADMIN)
+        return self.org is not None and self.role == Membership.Role.ADMIN
 
     def may(self, scope: str) -> bool:
         """A key may do what its scopes say; a member may read their organization."""

@@ -40,6 +40,7 @@ class ApiKey(models.Model):
     class Scope(models.TextChoices):
         INGEST = "ingest"
         READ = "read"
+        ADMIN = "admin"  # manage the organization's alerts and read its access log (SPEC §12)
 
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="api_keys")
     name = models.CharField(max_length=100, blank=True)

@@ -38,8 +38,8 @@ class AccessLogView(ReadView):
         summary="Who read or exported events",
         description=(
             "Every read of events through the API (lists, single events, traces, exports): who, when, from "
-            "which address, the path, and the filters used. Newest first, cursor-paginated. Only for admins "
-            "of the organization signed in with a session; API keys get 403."
+            "which address, the path, and the filters used. Newest first, cursor-paginated. Only for the "
+            "organization's admins: signed in as one, or with a key that has the `admin` scope."
         ),
         parameters=[*s.PAGE_PARAMETERS],
         responses={

@@ -26,7 +26,7 @@ class CanRead(_HasScope):
 
 
 class IsOrgAdmin(permissions.BasePermission):
-    message = "This is for your organization's admins, signed in."
+    message = "This is for your organization's admins: signed in as one, or with a key that has the 'admin' scope."
 
     def has_permission(self, request, view):
         return request_caller(request).is_admin

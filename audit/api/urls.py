@@ -1,7 +1,7 @@
 from django.urls import path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from audit.api import events, schema, traces  # noqa: F401 (schema registers the auth scheme)
+from audit.api import alerts, events, schema, traces  # noqa: F401 (schema registers the auth scheme)
 from audit.api.access_log import AccessLogView
 from audit.api.integrity import CheckpointListView, IntegrityView, SigningKeyListView
 
@@ -39,6 +39,12 @@ urlpatterns = [
     path("integrity/keys", SigningKeyListView.as_view(), name="api-integrity-keys"),
     path("integrity/checkpoints", CheckpointListView.as_view(), name="api-integrity-checkpoints"),
     path("access-log", AccessLogView.as_view(), name="api-access-log"),
+    path("destinations", alerts.DestinationCollectionView.as_view(), name="api-destinations"),
+    path("destinations/<int:pk>", alerts.DestinationDetailView.as_view(), name="api-destination"),
+    path("destinations/<int:pk>/test", alerts.DestinationTestView.as_view(), name="api-destination-test"),
+    path("alert-rules", alerts.AlertRuleCollectionView.as_view(), name="api-alert-rules"),
+    path("alert-rules/<int:pk>", alerts.AlertRuleDetailView.as_view(), name="api-alert-rule"),
+    path("deliveries", alerts.DeliveryListView.as_view(), name="api-deliveries"),
     path("schema", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves its init script as a file and api/docs.html drops the inline
     # style, so Swagger UI runs under our CSP; its assets come from drf-spectacular-sidecar.

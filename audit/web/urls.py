@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 from django.views.generic import RedirectView
 
-from audit.web import integrity, views
+from audit.web import alerts, integrity, views
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/events/", permanent=False), name="home"),
@@ -14,4 +14,9 @@ urlpatterns = [
     path("traces/<path:trace_id>/", views.trace_detail, name="trace-detail"),
     path("integrity/", integrity.integrity, name="integrity"),
     path("integrity/verify/", integrity.integrity_verify, name="integrity-verify"),
+    path("alerts/", alerts.alerts_page, name="alerts"),
+    path("alerts/destinations/", alerts.destination_add, name="alerts-destinations"),
+    path("alerts/destinations/<int:pk>/<slug:action>/", alerts.destination_action, name="alerts-destination"),
+    path("alerts/rules/", alerts.rule_add, name="alerts-rules"),
+    path("alerts/rules/<int:pk>/<slug:action>/", alerts.rule_action, name="alerts-rule"),
 ]

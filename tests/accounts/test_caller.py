@@ -15,6 +15,12 @@ def test_a_key_is_named_by_its_prefix_and_name(org):
     assert caller.may("read") and not caller.may("ingest") and not caller.is_admin
 
 
+def test_a_key_with_the_admin_scope_is_an_admin(org):
+    key, _ = services.api_key_create(org=org, scopes=["admin"], name="ops")
+    caller = Caller(org=org, key=key)
+    assert caller.is_admin and not caller.may("read") and not caller.may("ingest")
+
+
 def test_a_person_is_named_by_login_and_may_read_only(org, viewer):
     caller = Caller(org=org, user=viewer, role=Membership.Role.VIEWER)
     assert caller.name == "user:viewer"

@@ -129,7 +129,12 @@ def test_create_api_key_rejects_unknown_scopes(db):
     from django.core.management.base import CommandError
 
     with pytest.raises(CommandError, match="scopes must be among"):
-        call_command("create_api_key", org="initech", scopes="ingest,admin")
+        call_command("create_api_key", org="initech", scopes="ingest,owner")
+
+
+def test_create_api_key_makes_an_admin_key(db, capsys):
+    call_command("create_api_key", org="initech", scopes="admin")
+    assert services.api_key_authenticate(plain=capsys.readouterr().out.strip()).scopes == ["admin"]
 
 
 def test_a_batch_that_cannot_be_stored_stays_pending_and_the_sweep_stores_it(org, monkeypatch, capsys):

@@ -1,5 +1,5 @@
 """Reading or exporting events is recorded (who, what, which filters) and only the
-organization's admins, signed in, can read that record."""
+organization's admins (signed in, or with a key that has the `admin` scope) can read that record."""
 
 from urllib.parse import quote
 
@@ -97,13 +97,25 @@ def test_access_log_pages_with_a_cursor(admin_client, api_client, stored, read_k
     assert admin_client.get(ACCESS_LOG, {"actor": "x"}).status_code == 400
 
 
-def test_only_signed_in_admins_read_the_access_log(client, api_client, viewer, read_key, ingest_key, stored):
+def test_only_admins_read_the_access_log(client, api_client, viewer, read_key, ingest_key, stored):
     client.force_login(viewer)
     assert client.get(ACCESS_LOG).status_code == 403  # a viewer of the same organization
     client.logout()
     assert client.get(ACCESS_LOG).status_code in (401, 403)  # nobody
-    for key in (read_key, ingest_key):  # keys are not people
-        assert api_client.get(ACCESS_LOG, HTTP_AUTHORIZATION=f"Bearer {key}").status_code == 403
+    for key in (read_key, ingest_key):  # keys without the admin scope
+        response = api_client.get(ACCESS_LOG, HTTP_AUTHORIZATION=f"Bearer {key}")
+        assert response.status_code == 403 and "'admin' scope" in response.json()["detail"]
+
+
+def test_a_key_with_the_admin_scope_reads_its_own_organizations_access_log(api_client, stored, org, other_org,
+                                                                            read_key, other_read_key):
+    api_client.get("/api/v1/audit-events", HTTP_AUTHORIZATION=f"Bearer {read_key}")
+    api_client.get("/api/v1/audit-events", HTTP_AUTHORIZATION=f"Bearer {other_read_key}")
+    _, admin_key = services.api_key_create(org=org, scopes=["admin"], name="ops")
+    response = api_client.get(ACCESS_LOG, HTTP_AUTHORIZATION=f"Bearer {admin_key}")
+    assert response.status_code == 200
+    assert [record["path"] for record in response.json()["results"]] == ["/api/v1/audit-events"]
+    assert AccessRecord.objects.filter(org=other_org).count() == 1  # theirs exists, and is not shown
 
 
 def test_access_log_read_costs_constant_queries(admin_client, api_client, stored, read_key,

@@ -28,8 +28,9 @@ from tests.factories import store_event
 
 ROOT = Path(__file__).resolve().parents[2]
 THEIR_EVENT, THEIR_TRACE, THEIR_ACTOR = "globex-secret-evt", "globex/secret trace", "secret-actor@globex.example"
-# Values for each URL parameter: the other organization's ids.
-THEIR_IDS = {"event_id": THEIR_EVENT, "trace_id": THEIR_TRACE}
+THEIR_PK = 987_654  # their alert destination's and alert rule's id
+# Values for each URL parameter: the other organization's ids (and an action that exists).
+THEIR_IDS = {"event_id": THEIR_EVENT, "trace_id": THEIR_TRACE, "pk": THEIR_PK, "action": "delete"}
 
 
 def _routes(patterns=None, prefix=""):
@@ -41,7 +42,11 @@ def _routes(patterns=None, prefix=""):
 
 
 ROUTES = list(_routes())
-PEOPLE_ONLY = {"api-access-log"}  # for signed-in admins; every API key gets 403 there
+# For admins (signed in, or a key with the admin scope): a read key gets 403 there.
+ADMINS_ONLY = {"api-access-log", "api-destinations", "api-destination", "api-destination-test", "api-alert-rules",
+               "api-alert-rule", "api-deliveries"}
+# Routes that only take POST: swept with a POST (their GET is a 405 for anyone).
+POST_ONLY = {"api-destination-test", "alerts-destinations", "alerts-destination", "alerts-rules", "alerts-rule"}
 
 
 def _url(name, params):
@@ -50,9 +55,14 @@ def _url(name, params):
 
 @pytest.fixture
 def data(org, other_org):
+    from audit.alerts.models import AlertRule, Destination
+
     store_event(org, id="ours-1", trace_id="ours-trace", actor="alice@acme.example")
     store_event(other_org, id=THEIR_EVENT, trace_id=THEIR_TRACE, actor=THEIR_ACTOR,
                 metadata={"env": "production"}, reason="globex only")
+    theirs = Destination.objects.create(pk=THEIR_PK, org=other_org, name="globex only", kind="webhook",
+                                        url="https://hooks.globex.example/x")
+    AlertRule.objects.create(pk=THEIR_PK, org=other_org, name="globex only", query="x", destination=theirs)
 
 
 @pytest.fixture
@@ -78,15 +88,16 @@ def test_another_organizations_data_is_404_and_never_shown(client, api_client, d
                                                            name, params, who):
     url = _url(name, params)
     if who == "read key":
-        response = api_client.get(url, HTTP_AUTHORIZATION=f"Bearer {read_key}")
+        call = api_client.post if name in POST_ONLY else api_client.get
+        response = call(url, HTTP_AUTHORIZATION=f"Bearer {read_key}")
         if not url.startswith("/api/"):
             return  # pages are for people; a key is not a login there
-        if name in PEOPLE_ONLY:
+        if name in ADMINS_ONLY:
             assert response.status_code == 403  # a matter of who, not of which organization
             return
     else:
         client.force_login(admin)
-        response = client.get(url)
+        response = (client.post if name in POST_ONLY else client.get)(url)
     assert response.status_code != 403, f"{url}: 403 tells the caller that the thing exists"
     assert response.status_code < 500
     if params:
@@ -97,6 +108,9 @@ def test_another_organizations_data_is_404_and_never_shown(client, api_client, d
             if secret == THEIR_EVENT and secret in url:
                 continue  # a 404 page may repeat the path it was asked for
             assert secret not in body, f"{url} leaked {secret!r}"
+    from audit.alerts.models import AlertRule, Destination
+
+    assert Destination.objects.filter(pk=THEIR_PK).exists() and AlertRule.objects.filter(pk=THEIR_PK).exists()
 
 
 @pytest.mark.parametrize("who", ["read key", "viewer session"])

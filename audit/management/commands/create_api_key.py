@@ -8,7 +8,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--org", required=True, help="organization slug")
-        parser.add_argument("--scopes", default="ingest,read", help="comma-separated: ingest, read")
+        parser.add_argument("--scopes", default="ingest,read", help="comma-separated: ingest, read, admin")
         parser.add_argument("--name", default="", help="a label for the key")
 
     def handle(self, *args, org, scopes, name, **options):
