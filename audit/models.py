@@ -4,8 +4,9 @@ from audit.accounts.models import AccessRecord, ApiKey, Membership, Organization
 from audit.events.models import AuditEvent, Decision, Outcome
 from audit.ingest.models import IngestConflict, PendingBatch, TraceSummary
 from audit.integrity.models import ChainVerification
+from audit.otlp.models import OtlpSpan
 
 __all__ = [
     "AccessRecord", "ApiKey", "AuditEvent", "ChainVerification", "Decision", "IngestConflict", "Membership",
-    "Organization", "Outcome", "PendingBatch", "TraceSummary",
+    "Organization", "OtlpSpan", "Outcome", "PendingBatch", "TraceSummary",
 ]

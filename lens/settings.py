@@ -124,7 +124,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_TASK_DEFAULT_QUEUE = env.str("LENS_CELERY_QUEUE", default="lens")
 # Each room of audit/ keeps its own tasks.
-CELERY_IMPORTS = ("audit.ingest.tasks", "audit.integrity.tasks")
+CELERY_IMPORTS = ("audit.ingest.tasks", "audit.integrity.tasks", "audit.otlp.tasks")
 
 # --- Ingest limits (stated in the API docs).
 LENS_MAX_BODY_BYTES = env.int("LENS_MAX_BODY_BYTES", default=16 * 1024 * 1024)
@@ -189,7 +189,14 @@ LENS_VERIFY_CHAINS_EVERY = env.int("LENS_VERIFY_CHAINS_EVERY", default=3600)
 # (their queue message was lost, or they failed); the sweep runs this often.
 LENS_SWEEP_AFTER_SECONDS = env.int("LENS_SWEEP_AFTER_SECONDS", default=120)
 LENS_SWEEP_EVERY = env.int("LENS_SWEEP_EVERY", default=60)
+# --- OTLP ingest (SPEC §13, docs/otlp.md): an MCP call span with no decision of its own
+# waits this long for an apply_guardrail child span from a later export request; spans are
+# remembered this long (resends, late guardrails); the periodic flush runs this often.
+LENS_OTLP_GUARDRAIL_WAIT = env.int("LENS_OTLP_GUARDRAIL_WAIT", default=10)
+LENS_OTLP_KEEP_SECONDS = env.int("LENS_OTLP_KEEP_SECONDS", default=86400)
+LENS_OTLP_FLUSH_EVERY = env.int("LENS_OTLP_FLUSH_EVERY", default=5)
 CELERY_BEAT_SCHEDULE = {
     "verify-chains": {"task": "audit.verify_chains", "schedule": LENS_VERIFY_CHAINS_EVERY},
     "sweep-pending-batches": {"task": "audit.sweep_pending_batches", "schedule": LENS_SWEEP_EVERY},
+    "flush-otlp-spans": {"task": "audit.otlp_flush", "schedule": LENS_OTLP_FLUSH_EVERY},
 }

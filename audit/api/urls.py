@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from audit.api import events, schema, traces  # noqa: F401 (schema registers the auth scheme)
 from audit.api.access_log import AccessLogView
 from audit.api.integrity import IntegrityView
+from audit.api.otlp import OtlpTracesView
 
 
 class EventIdConverter:
@@ -36,6 +37,8 @@ urlpatterns = [
     path("traces", traces.TraceListView.as_view(), name="api-traces"),
     path("traces/<trace_id:trace_id>", traces.TraceDetailView.as_view(), name="api-trace"),
     path("integrity", IntegrityView.as_view(), name="api-integrity"),
+    # OTLP/HTTP's own path under a base URL, so OTEL_EXPORTER_OTLP_ENDPOINT=<lens>/api/v1/otlp works too.
+    path("otlp/v1/traces", OtlpTracesView.as_view(), name="api-otlp-traces"),
     path("access-log", AccessLogView.as_view(), name="api-access-log"),
     path("schema", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves its init script as a file and api/docs.html drops the inline
