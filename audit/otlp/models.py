@@ -10,8 +10,9 @@ class OtlpSpan(models.Model):
     """One span of a call: the call itself, or an `apply_guardrail` child that decides it.
 
     A call waits (`due_at`) for a guardrail child that may come in another export request,
-    unless it has one already or decides itself. A flush claims due calls, hands their
-    events to the ingest path and marks them and their guardrails written. Written rows
+    unless it has one already or decides itself. Due calls and their guardrails are claimed
+    (by the request that made them due, or by a flush), their events handed to the ingest
+    path, and they are marked written. Written rows
     stay for LENS_OTLP_KEEP_SECONDS: a resent span is then a duplicate, and a guardrail
     that comes after its call was written is answered as too late, not lost in silence.
     """
@@ -29,6 +30,7 @@ class OtlpSpan(models.Model):
     received_at = models.DateTimeField()
     due_at = models.DateTimeField()  # a call: when it becomes an event even without a guardrail
     claimed_at = models.DateTimeField(null=True)  # a flush is handing its event on
+    claim = models.CharField(max_length=32, null=True)  # which one (audit.otlp.flush)
     written_at = models.DateTimeField(null=True)  # its event (or its call's) was handed on
 
     class Meta:
@@ -42,6 +44,7 @@ class OtlpSpan(models.Model):
                 condition=models.Q(kind="call", written_at__isnull=True),
             ),
             models.Index(fields=["written_at"], name="audit_otlpspan_written"),
+            models.Index(fields=["claim"], name="audit_otlpspan_claim", condition=models.Q(written_at__isnull=True)),
         ]
 
     def __str__(self):

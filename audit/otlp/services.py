@@ -18,15 +18,15 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from audit.accounts.models import Organization
 from audit.ingest.door import validate_event
-from audit.ingest.receive import QueueUnavailable, events_accept
+from audit.ingest.receive import QueueUnavailable
 from audit.integrity import chain
-from audit.otlp import mapping
+from audit.otlp import flush, mapping
 from audit.otlp.codec import Span
+from audit.otlp.flush import row_span
 from audit.otlp.models import OtlpSpan
 
 logger = logging.getLogger(__name__)
@@ -34,9 +34,6 @@ logger = logging.getLogger(__name__)
 CALL, GUARDRAIL = OtlpSpan.Kind.CALL, OtlpSpan.Kind.GUARDRAIL
 # Namespace of the per-organization advisory lock that serializes receiving (PostgreSQL).
 _RECEIVE_LOCK_CLASS = 0x4F544C50  # "OTLP"
-# A claim older than this was left by a flush that died; another flush takes the call over.
-CLAIM_EXPIRES = timedelta(minutes=5)
-_CHUNK = 900  # ids per IN (...) list, under SQLite's variable limit
 _LISTED = 10  # rejected spans named in the response's message
 
 
@@ -93,12 +90,6 @@ def _checked(call: Span, guardrails) -> tuple[dict | None, dict]:
     return validate_event(event, max_bytes=settings.LENS_MAX_EVENT_BYTES)
 
 
-def _row_span(row: OtlpSpan) -> Span:
-    return mapping.record_span(
-        trace_id=row.trace_id, span_id=row.span_id, parent_span_id=row.parent_span_id, record=row.record
-    )
-
-
 def _sort_incoming(spans, receipt):
     """Split the spans into calls and guardrails by (trace id, span id), kept as stored."""
     calls, guardrails = {}, {}
@@ -129,83 +120,118 @@ def _sort_incoming(spans, receipt):
 
 
 def otlp_spans_receive(*, org: Organization, spans: list[Span], now=None) -> OtlpReceipt:
-    """Keep an export request's MCP spans durably (then, best effort, flush due calls).
+    """Keep an export request's MCP spans durably, then hand on the events they complete.
 
-    Once this returns, every span not in the receipt's rejections is kept: it is safe to
-    acknowledge. Raises the database's errors when nothing could be kept.
+    Once this returns, every span not among the receipt's rejections is kept: it is safe
+    to acknowledge. Raises the database's errors when nothing could be kept.
     """
     now = now or timezone.now()
     receipt = OtlpReceipt(spans=len(spans))
     calls, guardrails = _sort_incoming(spans, receipt)
     if not calls and not guardrails:
         return receipt
+    claim = flush.new_claim()
     with transaction.atomic():
         _lock_receiving(org.pk)
-        new_rows = _decide(org=org, calls=calls, guardrails=guardrails, receipt=receipt, now=now)
-    if new_rows:
-        try:
-            otlp_calls_flush(org_id=org.pk, now=now, rounds=1)
-        except (QueueUnavailable, OperationalError, InterfaceError) as exc:
-            # The spans are kept; the periodic flush hands them on once the queue is back.
-            logger.warning("OTLP spans of org %s kept but not handed on yet: %s", org.pk, exc)
+        ready = _Decision(org=org, receipt=receipt, now=now, claim=claim).keep(calls=calls, guardrails=guardrails)
+    try:
+        if ready:
+            flush.events_hand_on(org_id=org.pk, events=ready, claim=claim, now=now)
+        flush.otlp_calls_flush(org_id=org.pk, now=now, rounds=1)  # calls whose wait ended meanwhile
+    except (QueueUnavailable, OperationalError, InterfaceError) as exc:
+        # The spans are kept; the periodic flush hands them on once the queue is back.
+        logger.warning("OTLP spans of org %s kept but not handed on yet: %s", org.pk, exc)
     return receipt
 
 
-def _decide(*, org, calls, guardrails, receipt, now):
-    """Which spans to keep, which are resends, which are rejected and why; keeps them."""
-    parent_keys = {(trace_id, incoming.span.parent_span_id) for (trace_id, _), incoming in guardrails.items()}
-    known = _rows_for_update(org.pk, set(calls) | set(guardrails) | parent_keys)
-    kept_children = _waiting_children(org.pk, set(calls) | parent_keys)
-    new_children = defaultdict(list)
-    for (trace_id, _), incoming in guardrails.items():
-        new_children[(trace_id, incoming.span.parent_span_id)].append(incoming.span)
+class _Decision:
+    """Which spans of a request to keep, which are resends, which are rejected and why;
+    keeps them, claiming the calls that are due now (their events are returned)."""
 
-    new_rows, now_due, accepted_calls = [], set(), set()
-    wait = timedelta(seconds=settings.LENS_OTLP_GUARDRAIL_WAIT)
-    for key, call in calls.items():
-        row = known.get(key)
-        if row is not None:
-            if row.kind != CALL or _call_hash(_row_span(row)) != _call_hash(call.span):
-                receipt.reject(_named(call), "was already received with different content; this one was kept out")
-            continue  # a resend: kept already
-        children = new_children[key] + [_row_span(child) for child in kept_children[key]]
-        clean, errors = _checked(call.span, children)
+    def __init__(self, *, org, receipt, now, claim):
+        self.org, self.receipt, self.now, self.claim = org, receipt, now, claim
+        self.rows, self.claimed, self.ready = [], [], []
+
+    def keep(self, *, calls, guardrails):
+        by_parent = defaultdict(list)
+        for (trace_id, _), guardrail in guardrails.items():
+            by_parent[(trace_id, guardrail.span.parent_span_id)].append(guardrail)
+        known = flush.rows_for_update(self.org.pk, set(calls) | set(guardrails) | set(by_parent))
+        kept_children = flush.waiting_children(self.org.pk, set(calls) | set(by_parent))
+        for key, call in calls.items():
+            if key in known:
+                self._resent(known[key], call)
+            else:
+                self._call(call, [g for g in by_parent.pop(key, []) if (key[0], g.span.span_id) not in known],
+                           kept_children[key])
+        for parent_key, children in by_parent.items():
+            children = [child for child in children if (parent_key[0], child.span.span_id) not in known]  # resends
+            if children:
+                self._guardrails(known.get(parent_key), children, kept_children[parent_key])
+        flush.rows_insert(self.rows)
+        if self.claimed:
+            # due_at too: were the hand-on to fail, the next flush takes them at once.
+            OtlpSpan.objects.filter(pk__in=self.claimed).update(claimed_at=self.now, claim=self.claim, due_at=self.now)
+        return self.ready
+
+    def _resent(self, row, call):
+        if row.kind == CALL and row.record == call.record:
+            return
+        # A record may read back a little differently (jsonb prints 1e16 as an integer): compare the events.
+        if row.kind != CALL or _call_hash(row_span(row)) != _call_hash(call.span):
+            self.receipt.reject(_named(call), "was already received with different content; this one was kept out")
+
+    def _call(self, call, children, kept_children):
+        clean, errors = _checked(call.span, [child.span for child in children] + [row_span(r) for r in kept_children])
         if clean is None:
-            receipt.reject(_named(call), _problems(errors))
-            continue
-        accepted_calls.add(key)
-        due = now if children or mapping.decides(call.span) else now + wait
-        new_rows.append(_row(org, call, CALL, now, due))
+            self.receipt.reject(_named(call), _problems(errors))
+            for child in children:
+                self.receipt.reject(_named(child), "its call span was rejected")
+            return
+        if children or kept_children or mapping.decides(call.span):
+            self._ready(clean, [(call, CALL)] + [(child, GUARDRAIL) for child in children], kept_children)
+        else:
+            wait = timedelta(seconds=settings.LENS_OTLP_GUARDRAIL_WAIT)
+            self.rows.append(self._row(call, CALL, due=self.now + wait))
+            self.rows += [self._row(child, GUARDRAIL) for child in children]
 
-    for key, guardrail in guardrails.items():
-        if key in known:
-            continue  # a resend: kept already
-        parent_key = (key[0], guardrail.span.parent_span_id)
-        parent = known.get(parent_key)
-        if parent is not None:
-            why = _parent_refuses(parent, parent_key, new_children, kept_children)
-            if why:
-                receipt.reject(_named(guardrail), why)
-                continue
-            now_due.add(parent.pk)
-        elif parent_key in calls:
-            if parent_key not in accepted_calls:
-                receipt.reject(_named(guardrail), "its call span was rejected")
-                continue
-        else:  # its call has not come yet: check its own fields, and keep it waiting
-            clean, errors = _checked(mapping.STAND_IN_CALL, [guardrail.span])
-            if clean is None:
-                receipt.reject(_named(guardrail), _problems(errors))
-                continue
-        new_rows.append(_row(org, guardrail, GUARDRAIL, now, now))
+    def _guardrails(self, parent, children, kept_children):
+        if parent is None:  # its call has not come yet: check the guardrail's own fields, and keep it waiting
+            for child in children:
+                clean, errors = _checked(mapping.STAND_IN_CALL, [child.span])
+                if clean is None:
+                    self.receipt.reject(_named(child), _problems(errors))
+                else:
+                    self.rows.append(self._row(child, GUARDRAIL))
+            return
+        why = _parent_refuses(parent)
+        clean = None
+        if why is None:
+            clean, errors = _checked(row_span(parent), [c.span for c in children] + [row_span(r) for r in kept_children])
+            why = None if clean is not None else f"its call's event would be invalid: {_problems(errors)}"
+        if why:
+            for child in children:
+                self.receipt.reject(_named(child), why)
+            return
+        self.claimed.append(parent.pk)
+        self._ready(clean, [(child, GUARDRAIL) for child in children], kept_children)
 
-    OtlpSpan.objects.bulk_create(new_rows, ignore_conflicts=True)
-    if now_due:
-        OtlpSpan.objects.filter(pk__in=now_due).update(due_at=now)
-    return new_rows
+    def _ready(self, event, new_spans, kept_children):
+        """The call is due now: keep its new spans claimed, claim its kept guardrails."""
+        self.ready.append(event)
+        self.rows += [self._row(incoming, kind, claimed=True) for incoming, kind in new_spans]
+        self.claimed += [row.pk for row in kept_children]
+
+    def _row(self, incoming, kind, *, due=None, claimed=False):
+        span = incoming.span
+        return OtlpSpan(
+            org_id=self.org.pk, trace_id=span.trace_id, span_id=span.span_id, parent_span_id=span.parent_span_id,
+            kind=kind, record=incoming.record, received_at=self.now, due_at=due or self.now,
+            claimed_at=self.now if claimed else None, claim=self.claim if claimed else None,
+        )
 
 
-def _parent_refuses(parent, parent_key, new_children, kept_children):
+def _parent_refuses(parent):
     """Why a guardrail cannot join its kept parent, or None."""
     if parent.kind != CALL:
         return f"its parent span is an {mapping.APPLY_GUARDRAIL} span, not an MCP call"
@@ -215,28 +241,17 @@ def _parent_refuses(parent, parent_key, new_children, kept_children):
             f"decision cannot change it): export guardrail spans with or before their call, or raise "
             f"LENS_OTLP_GUARDRAIL_WAIT (now {settings.LENS_OTLP_GUARDRAIL_WAIT} s)"
         )
-    children = new_children[parent_key] + [_row_span(child) for child in kept_children[parent_key]]
-    clean, errors = _checked(_row_span(parent), children)
-    return None if clean is not None else f"its call's event would be invalid: {_problems(errors)}"
+    return None
 
 
 def _named(incoming):
     """The span as the receipt names it (the kept span has lost its name)."""
-    span = incoming.span
-    return Span(**{**span.__dict__, "name": incoming.name})
+    return Span(**{**incoming.span.__dict__, "name": incoming.name})
 
 
 def _call_hash(span):
     clean, _ = _checked(span, ())
     return chain.content_hash(clean) if clean is not None else None
-
-
-def _row(org, incoming, kind, now, due):
-    span = incoming.span
-    return OtlpSpan(
-        org=org, trace_id=span.trace_id, span_id=span.span_id, parent_span_id=span.parent_span_id, kind=kind,
-        record=incoming.record, received_at=now, due_at=due,
-    )
 
 
 def _lock_receiving(org_id):
@@ -246,115 +261,3 @@ def _lock_receiving(org_id):
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_RECEIVE_LOCK_CLASS, org_id])
-
-
-def _chunks(keys):
-    keys = sorted(keys)
-    for start in range(0, len(keys), _CHUNK):
-        chunk = keys[start : start + _CHUNK]
-        yield {trace_id for trace_id, _ in chunk}, {span_id for _, span_id in chunk}
-
-
-def _rows_for_update(org_id, keys):
-    """The kept rows of these (trace id, span id) keys, locked: a flush cannot claim one
-    of them while this request decides about it."""
-    rows = {}
-    for trace_ids, span_ids in _chunks(keys):
-        found = OtlpSpan.objects.select_for_update().filter(org_id=org_id, trace_id__in=trace_ids, span_id__in=span_ids)
-        rows.update({(row.trace_id, row.span_id): row for row in found if (row.trace_id, row.span_id) in keys})
-    return rows
-
-
-def _waiting_children(org_id, parent_keys):
-    """Guardrails kept and not yet written, by their parent's (trace id, span id)."""
-    children = defaultdict(list)
-    for trace_ids, parent_ids in _chunks(parent_keys):
-        found = OtlpSpan.objects.filter(
-            org_id=org_id, trace_id__in=trace_ids, parent_span_id__in=parent_ids, kind=GUARDRAIL,
-            written_at__isnull=True,
-        )
-        for row in found:
-            if (row.trace_id, row.parent_span_id) in parent_keys:
-                children[(row.trace_id, row.parent_span_id)].append(row)
-    return children
-
-
-def otlp_calls_flush(*, now=None, org_id: int | None = None, rounds: int | None = None) -> int:
-    """Hand the events of due calls to the ingest path; returns how many were handed on.
-
-    Each round claims up to LENS_MAX_BATCH_EVENTS due calls (rows another flush holds are
-    skipped), passes their events to `events_accept` and marks them and their guardrails
-    written. Raises QueueUnavailable (the claimed calls are released for the next flush).
-    """
-    now = now or timezone.now()
-    handed = 0
-    while rounds is None or rounds > 0:
-        rounds = None if rounds is None else rounds - 1
-        calls, children = _claim(now=now, org_id=org_id, limit=settings.LENS_MAX_BATCH_EVENTS)
-        if not calls:
-            break
-        by_org = defaultdict(list)
-        for call in calls:
-            by_org[call.org_id].append(call)
-        for call_org_id, org_calls in by_org.items():
-            handed += _hand_on(org_id=call_org_id, calls=org_calls, children=children, now=now)
-        if len(calls) < settings.LENS_MAX_BATCH_EVENTS:
-            break
-    return handed
-
-
-def _claim(*, now, org_id, limit):
-    with transaction.atomic():
-        due = (
-            OtlpSpan.objects.select_for_update(skip_locked=True)
-            .filter(kind=CALL, written_at__isnull=True, due_at__lte=now)
-            .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - CLAIM_EXPIRES))
-        )
-        if org_id is not None:
-            due = due.filter(org_id=org_id)
-        calls = list(due.order_by("due_at", "id")[:limit])
-        if not calls:
-            return [], {}
-        OtlpSpan.objects.filter(pk__in=[call.pk for call in calls]).update(claimed_at=now)
-        children = {}
-        for call_org_id in {call.org_id for call in calls}:
-            keys = {(call.trace_id, call.span_id) for call in calls if call.org_id == call_org_id}
-            for key, rows in _waiting_children(call_org_id, keys).items():
-                children[(call_org_id, *key)] = rows
-    return calls, children
-
-
-def _hand_on(*, org_id, calls, children, now):
-    events, done = [], [call.pk for call in calls]
-    for call in calls:
-        kids = children.get((org_id, call.trace_id, call.span_id), [])
-        done += [kid.pk for kid in kids]
-        event, errors = mapping.span_event(call=_row_span(call), guardrails=[_row_span(kid) for kid in kids])
-        if errors:  # it mapped when it came: only a changed mapping gets here
-            logger.error("OTLP call span %s of org %s no longer maps: %s", call.span_id, org_id, errors)
-            continue
-        events.append(event)
-    events.sort(key=lambda event: event["timestamp"])  # the chain follows the calls' order
-    try:
-        result = events_accept(org=Organization(pk=org_id), items=events) if events else None
-    except Exception:
-        OtlpSpan.objects.filter(pk__in=[call.pk for call in calls]).update(claimed_at=None)
-        raise
-    if result is not None and not result.all_safe:
-        kept_out = [receipt for receipt in result.receipts if receipt["status"] not in ("accepted", "duplicate")]
-        logger.warning("OTLP events of org %s kept out by the ingest path: %s", org_id, kept_out[:20])
-    OtlpSpan.objects.filter(pk__in=done).update(written_at=now)
-    return len(events)
-
-
-def otlp_spans_purge(*, now=None) -> int:
-    """Forget spans older than LENS_OTLP_KEEP_SECONDS: written ones, and guardrails whose
-    call never came (logged: their decision is lost)."""
-    now = now or timezone.now()
-    horizon = now - timedelta(seconds=settings.LENS_OTLP_KEEP_SECONDS)
-    orphans = OtlpSpan.objects.filter(kind=GUARDRAIL, written_at__isnull=True, received_at__lt=horizon)
-    orphaned, _ = orphans.delete()
-    if orphaned:
-        logger.warning("forgot %d OTLP guardrail spans whose call span never came", orphaned)
-    written, _ = OtlpSpan.objects.filter(written_at__lt=horizon).delete()
-    return orphaned + written

@@ -5,7 +5,7 @@ import logging
 from celery import shared_task
 
 from audit.ingest.receive import QueueUnavailable
-from audit.otlp import services
+from audit.otlp import flush
 
 logger = logging.getLogger(__name__)
 
@@ -15,7 +15,7 @@ def otlp_flush() -> None:
     """Periodic (CELERY_BEAT_SCHEDULE): calls whose guardrail wait is over become events;
     spans kept past LENS_OTLP_KEEP_SECONDS are forgotten."""
     try:
-        services.otlp_calls_flush()
+        flush.otlp_calls_flush()
     except QueueUnavailable as exc:
         logger.warning("OTLP calls not handed on yet (the next flush tries again): %s", exc)
-    services.otlp_spans_purge()
+    flush.otlp_spans_purge()

@@ -10,7 +10,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from audit.ingest.receive import QueueUnavailable
 from audit.models import AuditEvent, OtlpSpan
-from audit.otlp import codec, services
+from audit.otlp import codec, flush, services
 from tests.otlp.sdk import DENY, Gateway, event_id, protobuf_body
 
 WAIT = 10
@@ -55,8 +55,8 @@ def test_a_call_without_a_decision_waits_then_is_allowed(org, gateway):
     call, _ = gateway.call()
     receive(org, call)
     assert stored(org) == {}
-    assert services.otlp_calls_flush(now=timezone.now()) == 0
-    assert services.otlp_calls_flush(now=after_wait()) == 1
+    assert flush.otlp_calls_flush(now=timezone.now()) == 0
+    assert flush.otlp_calls_flush(now=after_wait()) == 1
     assert stored(org)[event_id(call)].decision == "allow"
 
 
@@ -88,7 +88,7 @@ def test_a_guardrail_in_a_later_request_within_the_wait_decides(org, gateway):
 def test_a_guardrail_after_its_call_was_written_is_rejected_and_says_why(org, gateway):
     call, guardrail = gateway.call("delete_repo", guardrail=DENY, guardrail_ends_last=True)
     receive(org, call)
-    services.otlp_calls_flush(now=after_wait())
+    flush.otlp_calls_flush(now=after_wait())
     receipt = receive(org, guardrail)
     assert receipt.rejected_count == 1
     assert f"came after its call's event {event_id(call)} was recorded" in receipt.message
@@ -102,9 +102,9 @@ def test_resent_spans_are_kept_once_and_stored_once(org, gateway):
     quiet, _ = gateway.call("list_issues")
     for _ in range(2):  # the second: before the waiting call is written
         assert receive(org, call, guardrail, quiet).rejected_count == 0
-    services.otlp_calls_flush(now=after_wait())
+    flush.otlp_calls_flush(now=after_wait())
     assert receive(org, call, guardrail, quiet).rejected_count == 0  # and after
-    services.otlp_calls_flush(now=after_wait())
+    flush.otlp_calls_flush(now=after_wait())
     assert sorted(stored(org)) == sorted([event_id(call), event_id(quiet)])
     assert OtlpSpan.objects.count() == 3
 
@@ -138,25 +138,24 @@ def test_a_queue_outage_keeps_the_spans_for_the_next_flush(org, gateway, monkeyp
     def unavailable(**kwargs):
         raise QueueUnavailable("broker down")
 
-    monkeypatch.setattr(services, "events_accept", unavailable)
+    monkeypatch.setattr(flush, "events_accept", unavailable)
     assert receive(org, call).rejected_count == 0  # acknowledged: the span is kept
     row = OtlpSpan.objects.get()
     assert (row.claimed_at, row.written_at) == (None, None)
     monkeypatch.undo()
-    assert services.otlp_calls_flush() == 1
+    assert flush.otlp_calls_flush() == 1
     assert event_id(call) in stored(org)
 
 
 def test_a_claim_left_by_a_dead_flush_expires_and_the_event_is_stored_once(org, gateway, monkeypatch):
     call, _ = gateway.call(**DENY)
-    monkeypatch.setattr(services, "otlp_calls_flush", lambda **kwargs: 0)  # receive without flushing
+    monkeypatch.setattr(flush, "events_hand_on", lambda **kwargs: None)  # claimed, then the process died
     receive(org, call)
     monkeypatch.undo()
-    services._claim(now=timezone.now(), org_id=None, limit=10)  # ... and then the flush died
-    assert services.otlp_calls_flush() == 0  # claimed: nobody else takes it
-    later = timezone.now() + services.CLAIM_EXPIRES + timedelta(seconds=1)
-    assert services.otlp_calls_flush(now=later) == 1
-    assert services.otlp_calls_flush(now=later) == 0
+    assert flush.otlp_calls_flush() == 0  # claimed: nobody else takes it
+    later = timezone.now() + flush.CLAIM_EXPIRES + timedelta(seconds=1)
+    assert flush.otlp_calls_flush(now=later) == 1
+    assert flush.otlp_calls_flush(now=later) == 0
     assert list(stored(org)) == [event_id(call)]
 
 
@@ -165,9 +164,9 @@ def test_old_spans_are_forgotten(org, gateway):
     _, orphan = gateway.call(guardrail=DENY)
     receive(org, written, orphan)
     fresh, _ = gateway.call(**DENY)
-    assert services.otlp_spans_purge() == 0
+    assert flush.otlp_spans_purge() == 0
     receive(org, fresh, now=timezone.now() + timedelta(seconds=3000))
-    assert services.otlp_spans_purge(now=timezone.now() + timedelta(seconds=3700)) == 2
+    assert flush.otlp_spans_purge(now=timezone.now() + timedelta(seconds=3700)) == 2
     assert list(OtlpSpan.objects.values_list("span_id", flat=True)) == [f"{fresh.context.span_id:016x}"]
 
 
@@ -175,6 +174,6 @@ def test_organizations_do_not_meet(org, other_org, gateway):
     call, guardrail = gateway.call(guardrail=DENY, guardrail_ends_last=True)
     receive(org, call)
     receive(other_org, guardrail)  # another organization's guardrail decides nothing here
-    services.otlp_calls_flush(now=after_wait())
+    flush.otlp_calls_flush(now=after_wait())
     assert stored(org)[event_id(call)].decision == "allow"
     assert stored(other_org) == {}

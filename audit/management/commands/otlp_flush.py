@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from audit.otlp import services
+from audit.otlp import flush
 
 
 class Command(BaseCommand):
@@ -10,6 +10,6 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options):
-        handed = services.otlp_calls_flush()
-        forgotten = services.otlp_spans_purge()
+        handed = flush.otlp_calls_flush()
+        forgotten = flush.otlp_spans_purge()
         self.stdout.write(f"{handed} events handed on, {forgotten} old spans forgotten")
