@@ -38,6 +38,10 @@ def stored(org):
     return {row.event_id: row for row in AuditEvent.objects.filter(org=org)}
 
 
+def unavailable(**kwargs):
+    raise QueueUnavailable("broker down")
+
+
 def after_wait():
     return timezone.now() + timedelta(seconds=WAIT + 1)
 
@@ -134,10 +138,6 @@ def test_spans_that_are_not_calls_and_calls_that_do_not_map_are_rejected(org, ga
 
 def test_a_queue_outage_keeps_the_spans_for_the_next_flush(org, gateway, monkeypatch):
     call, _ = gateway.call(**DENY)
-
-    def unavailable(**kwargs):
-        raise QueueUnavailable("broker down")
-
     monkeypatch.setattr(flush, "events_accept", unavailable)
     assert receive(org, call).rejected_count == 0  # acknowledged: the span is kept
     row = OtlpSpan.objects.get()
@@ -145,6 +145,18 @@ def test_a_queue_outage_keeps_the_spans_for_the_next_flush(org, gateway, monkeyp
     monkeypatch.undo()
     assert flush.otlp_calls_flush() == 1
     assert event_id(call) in stored(org)
+
+
+def test_a_guardrail_that_completes_a_waiting_call_during_an_outage_is_handed_on_by_the_next_flush(
+    org, gateway, monkeypatch
+):
+    call, guardrail = gateway.call("delete_repo", guardrail=DENY, guardrail_ends_last=True)
+    receive(org, call)
+    monkeypatch.setattr(flush, "events_accept", unavailable)
+    assert receive(org, guardrail).rejected_count == 0
+    monkeypatch.undo()
+    assert flush.otlp_calls_flush() == 1  # now, not after the call's wait
+    assert stored(org)[event_id(call)].decision == "deny"
 
 
 def test_a_claim_left_by_a_dead_flush_expires_and_the_event_is_stored_once(org, gateway, monkeypatch):
