@@ -10,6 +10,7 @@ from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.views import APIView
 
 from audit.accounts.caller import request_caller
@@ -75,8 +76,11 @@ Limits: body {settings.LENS_MAX_BODY_BYTES} bytes, compressed and inflated (`LEN
 
 
 class OtlpTracesView(APIView):
-    permission_classes = [CanIngest]
     throttle_classes = [IngestThrottle]
+
+    def get_permissions(self):
+        # Any other method is a 405 for whoever asks, not a 403 that hints at the scope.
+        return [CanIngest()] if self.request.method == "POST" else [IsAuthenticated()]
 
     @extend_schema(
         operation_id="otlp_traces_export",
