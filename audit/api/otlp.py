@@ -43,17 +43,20 @@ def _responses():
     """Each status in both encodings: JSON shapes for JSON requests, binary protobuf otherwise."""
     failures = {
         400: "The body cannot be read (not OTLP, bad gzip, too many spans).",
-        401: "Missing or bad key.", 403: "The key lacks the ingest scope.", 413: "The body, or what it inflates to, is over the limit.",
+        401: "Missing or bad key.",
+        403: "The key lacks the ingest scope.",
+        413: "The body, or what it inflates to, is over the limit.",
         415: "Not application/x-protobuf or application/json, or an unknown Content-Encoding.",
-        429: "Over the rate limit; retry after Retry-After.", 503: "The database is unavailable; retry after Retry-After.",
+        429: "Over the rate limit; retry after Retry-After.",
+        503: "The database is unavailable; retry after Retry-After.",
     }
     responses = {
-        (200, codec.JSON): OpenApiResponse(ExportResponseSerializer, description="Kept; partialSuccess counts what was not."),
+        (200, codec.JSON): OpenApiResponse(ExportResponseSerializer, description="Kept; partialSuccess says what not."),
         (200, codec.PROTOBUF): OpenApiResponse(OpenApiTypes.BINARY, description="ExportTraceServiceResponse."),
     }
     for status, text in failures.items():
         responses[(status, codec.JSON)] = OpenApiResponse(OtlpStatusSerializer, description=text)
-        responses[(status, codec.PROTOBUF)] = OpenApiResponse(OpenApiTypes.BINARY, description=f"google.rpc.Status. {text}")
+        responses[(status, codec.PROTOBUF)] = OpenApiResponse(OpenApiTypes.BINARY, description=f"Status. {text}")
     return responses
 
 
