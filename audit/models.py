@@ -5,9 +5,10 @@ from audit.alerts.models import AlertRule, Delivery, DeliveryAttempt, Destinatio
 from audit.events.models import AuditEvent, Decision, Outcome
 from audit.ingest.models import IngestConflict, PendingBatch, TraceSummary
 from audit.integrity.models import ChainVerification, Checkpoint, SigningKey
+from audit.otlp.models import OtlpSpan
 
 __all__ = [
     "AccessRecord", "AlertRule", "ApiKey", "AuditEvent", "ChainVerification", "Checkpoint", "Decision", "Delivery",
-    "DeliveryAttempt", "Destination", "IngestConflict", "Membership", "Organization", "Outcome", "PendingBatch",
-    "SigningKey", "TraceSummary",
+    "DeliveryAttempt", "Destination", "IngestConflict", "Membership", "Organization", "OtlpSpan", "Outcome",
+    "PendingBatch", "SigningKey", "TraceSummary",
 ]

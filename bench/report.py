@@ -69,6 +69,13 @@ def render(results):
             f"| Lens over HTTP: first POST → all stored (gunicorn → Redis → Celery → PostgreSQL) | {ing['events']:,} "
             f"| {ing['seconds']:.1f} | {ing['rate']:,.0f} | {ratio:.2f}× | {_mark(ratio >= GOALS['ingest'])} |"
         )
+        otlp = results.get("otlp_ingest")
+        if otlp:
+            lines.append(
+                f"| Lens over OTLP/HTTP protobuf (`/api/v1/otlp/v1/traces`), the same demo events as spans, first POST → "
+                f"all stored | {otlp['events']:,} | {otlp['seconds']:.1f} | {otlp['rate']:,.0f} "
+                f"| {otlp['rate'] / raw['rate']:.2f}× ({otlp['rate'] / ing['rate']:.2f}× the JSON door) | |"
+            )
         svc = results.get("service_load")
         if svc:
             lines.append(
@@ -83,6 +90,12 @@ def render(results):
         lines.append(
             f"All {ing['events']:,} POSTs were answered after {ing['posted_seconds']:.1f} s; the rest is the queue draining."
         )
+        if otlp:
+            lines.append(
+                f"OTLP: answered after {otlp['posted_seconds']:.1f} s; each request keeps its spans (`OtlpSpan`) before "
+                "answering, then hands the due calls' events to the same path as the JSON door (a deny's decision "
+                "on an `apply_guardrail` child span in the same request)."
+            )
     else:
         lines.append("| not measured (--reuse-db) | | | | | |")
 

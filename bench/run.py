@@ -87,7 +87,7 @@ def run(*, args, servers, port, results):
 
     from audit.accounts import services
     from audit.accounts.models import Organization
-    from bench import alerts, export, ingest, queries
+    from bench import alerts, export, ingest, otlp, queries
 
     _log("migrating")
     call_command("migrate", verbosity=0)
@@ -105,14 +105,25 @@ def run(*, args, servers, port, results):
         bodies = ingest.http_bodies(count=http_events, seed=1, batch_size=args.batch, days=args.days)
         _log(f"ingesting {http_events} events over HTTP in {len(bodies)} POSTs, {args.clients} clients")
         results["ingest"] = ingest.lens_ingest(
-            port=port, key=ingest_key, bodies=bodies, expected=http_events, clients=args.clients, org_id=org.pk, conn=conn
+            port=port, key=ingest_key, bodies=bodies, events=http_events, clients=args.clients, org_id=org.pk, conn=conn
         )
         del bodies
         ingest.analyze_tables(conn)
         _log(f"  {results['ingest']['rate']:.0f} events/s; raw COPY of the same rows")
         results["raw_copy"] = ingest.raw_copy(conn=conn, org_id=org.pk)
         _log(f"  raw COPY {results['raw_copy']['rate']:.0f} rows/s")
-        rest = args.events - http_events
+        otlp_events = min(http_events, args.events - http_events)
+        if otlp_events > 0:
+            # The same demo events as an OTel-instrumented gateway exports them (new ids: otel-<span id>).
+            bodies = otlp.otlp_bodies(count=otlp_events, seed=1, batch_size=args.batch, days=args.days)
+            _log(f"ingesting {otlp_events} events as OTLP/HTTP protobuf spans in {len(bodies)} POSTs")
+            results["otlp_ingest"] = ingest.lens_ingest(
+                port=port, key=ingest_key, bodies=bodies, events=otlp_events, clients=args.clients, org_id=org.pk,
+                conn=conn, door=ingest.OTLP_DOOR,
+            )
+            del bodies
+            _log(f"  {results['otlp_ingest']['rate']:.0f} events/s")
+        rest = args.events - http_events - max(otlp_events, 0)
         if rest > 0:
             _log(f"loading {rest} more events through events_ingest in this process")
             results["service_load"] = ingest.service_load(

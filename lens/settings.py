@@ -127,7 +127,7 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("LENS_CELERY_QUEUE", default="lens")
 # Callables told, after commit, of each batch of newly stored events (audit/ingest/store.py after_store).
 LENS_AFTER_STORE = ["audit.alerts.tasks.events_stored"]
 # Each room of audit/ keeps its own tasks.
-CELERY_IMPORTS = ("audit.ingest.tasks", "audit.integrity.tasks", "audit.alerts.tasks")
+CELERY_IMPORTS = ("audit.ingest.tasks", "audit.integrity.tasks", "audit.alerts.tasks", "audit.otlp.tasks")
 
 # --- Ingest limits (stated in the API docs).
 LENS_MAX_BODY_BYTES = env.int("LENS_MAX_BODY_BYTES", default=16 * 1024 * 1024)
@@ -225,8 +225,15 @@ LENS_STREAM_BATCH = env.int("LENS_STREAM_BATCH", default=500)
 # The catch-up: match what no after-store hook announced, and send retries that are due.
 LENS_ALERTS_CATCH_UP_EVERY = env.float("LENS_ALERTS_CATCH_UP_EVERY", default=10.0)
 
+# --- OTLP ingest (SPEC §13, docs/otlp.md): an MCP call span with no decision of its own
+# waits this long for an apply_guardrail child span from a later export request; spans are
+# remembered this long (resends, late guardrails); the periodic flush runs this often.
+LENS_OTLP_GUARDRAIL_WAIT = env.int("LENS_OTLP_GUARDRAIL_WAIT", default=10)
+LENS_OTLP_KEEP_SECONDS = env.int("LENS_OTLP_KEEP_SECONDS", default=86400)
+LENS_OTLP_FLUSH_EVERY = env.int("LENS_OTLP_FLUSH_EVERY", default=5)
 CELERY_BEAT_SCHEDULE = {
     "verify-chains": {"task": "audit.verify_chains", "schedule": LENS_VERIFY_CHAINS_EVERY},
     "sweep-pending-batches": {"task": "audit.sweep_pending_batches", "schedule": LENS_SWEEP_EVERY},
     "alerts-catch-up": {"task": "audit.alerts_catch_up", "schedule": LENS_ALERTS_CATCH_UP_EVERY},
+    "flush-otlp-spans": {"task": "audit.otlp_flush", "schedule": LENS_OTLP_FLUSH_EVERY},
 }

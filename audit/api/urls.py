@@ -4,12 +4,14 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from audit.api import alerts, events, schema, traces  # noqa: F401 (schema registers the auth scheme)
 from audit.api.access_log import AccessLogView
 from audit.api.integrity import CheckpointListView, IntegrityView, SigningKeyListView
+from audit.api.otlp import OtlpTracesView
 
 
 class EventIdConverter:
-    """SPEC §1 event ids: letters, digits, `_ . : -`, at most 64."""
+    """SPEC §1 event ids: letters, digits, `_ . : -`, at most 64 — but not `export`, whose
+    path is the export's (below), so the schema does not promise an event there."""
 
-    regex = r"[A-Za-z0-9_.:-]{1,64}"
+    regex = r"(?!export$)[A-Za-z0-9_.:-]{1,64}"
 
     def to_python(self, value):
         return value
@@ -38,6 +40,8 @@ urlpatterns = [
     path("integrity", IntegrityView.as_view(), name="api-integrity"),
     path("integrity/keys", SigningKeyListView.as_view(), name="api-integrity-keys"),
     path("integrity/checkpoints", CheckpointListView.as_view(), name="api-integrity-checkpoints"),
+    # OTLP/HTTP's own path under a base URL, so OTEL_EXPORTER_OTLP_ENDPOINT=<lens>/api/v1/otlp works too.
+    path("otlp/v1/traces", OtlpTracesView.as_view(), name="api-otlp-traces"),
     path("access-log", AccessLogView.as_view(), name="api-access-log"),
     path("destinations", alerts.DestinationCollectionView.as_view(), name="api-destinations"),
     path("destinations/<int:pk>", alerts.DestinationDetailView.as_view(), name="api-destination"),

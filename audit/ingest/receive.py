@@ -52,7 +52,12 @@ class IngestReceipts:
 
 def events_receive(*, org: Organization, body: bytes, content_type: str) -> IngestReceipts:
     """Validate a request body and hand its new events on. Raises BodyError, QueueUnavailable."""
-    items = parse_body(body, content_type)
+    return events_accept(org=org, items=parse_body(body, content_type))
+
+
+def events_accept(*, org: Organization, items: list) -> IngestReceipts:
+    """Validate already-parsed items (raw wire events) and hand the new ones on: the one
+    entry of every ingest door (JSON, OTLP). Raises BodyError, QueueUnavailable."""
     if len(items) > settings.LENS_MAX_BATCH_EVENTS:
         raise BodyError(f"batch of {len(items)} events is over the limit of {settings.LENS_MAX_BATCH_EVENTS}")
 

@@ -50,6 +50,12 @@ def _ndjson(ctx, value):
     return (value if isinstance(value, str) else json.dumps(value)).encode("utf-8", "surrogatepass")
 
 
+@schemathesis.serializer("application/x-protobuf")
+def _protobuf(ctx, value):
+    # OTLP's binary body: whatever bytes were generated, sent as they are.
+    return value if isinstance(value, bytes) else str(value).encode("utf-8", "surrogatepass")
+
+
 # Generating the schema needs no database, so it loads at collection like any module.
 schema = schemathesis.openapi.from_wsgi("/api/v1/schema", application)
 
