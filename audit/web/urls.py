@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 from django.views.generic import RedirectView
 
-from audit.web import views
+from audit.web import policy, views
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/events/", permanent=False), name="home"),
@@ -12,4 +12,5 @@ urlpatterns = [
     path("events/<str:event_id>/", views.event_detail, name="event-detail"),
     path("traces/", views.trace_list, name="trace-list"),
     path("traces/<path:trace_id>/", views.trace_detail, name="trace-detail"),
+    path("policy/", policy.policy_whatif, name="policy"),
 ]
