@@ -79,8 +79,13 @@ class PolicyProblemSerializer(serializers.Serializer):
     message = serializers.CharField()
 
 
-class PolicyErrorSerializer(s.ParameterErrorSerializer):
-    problems = PolicyProblemSerializer(many=True)
+class PolicyErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), required=False,
+        help_text="`policy.rules[<index>].<field>` or `query` → what is wrong.",
+    )
+    problems = PolicyProblemSerializer(many=True, required=False, help_text="For an invalid policy: each problem, by rule and field.")
 
 
 def _invalid_policy(problems: list[Problem]) -> Response:
