@@ -68,5 +68,25 @@ FROM audit_auditevent WHERE org_id = %s AND method = 'tools/call' GROUP BY 1, 2
 """
 
 
-def simulate_body(query: str = "") -> str:
-    return json.dumps({"policy": POLICY, "query": query})
+PATH = "/api/v1/policy/simulate"
+GOAL_MS = 5000  # a 20-rule policy over 1M calls
+REPETITIONS = 5
+
+
+def policy_case(*, api, org_id, case):
+    """The bench case: POST the draft with no query (every stored call), against RAW_SQL."""
+    body = json.dumps({"policy": POLICY, "query": ""})
+
+    def post():
+        response = api.post(PATH, data=body, content_type="application/json")
+        if response.status_code != 200:
+            raise RuntimeError(f"POST {PATH} answered {response.status_code}: {response.content[:300]!r}")
+        return len(response.content)
+
+    answer = api.post(PATH, data=body, content_type="application/json").json()
+    note = (
+        f"{len(RULES)} rules over {answer.get('evaluated', 0):,} calls ({answer.get('changed', 0):,} flips), "
+        f"evaluated in the {answer.get('evaluated_in')}; raw: the CASE grouped by decision and rule only"
+    )
+    return case(f"policy what-if `POST {PATH}`", [post], [[(RAW_SQL, [org_id])]], note=note,
+                repetitions=REPETITIONS, goal_ms=GOAL_MS)

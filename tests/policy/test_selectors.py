@@ -79,7 +79,7 @@ def test_the_answer_is_exact_on_a_known_corpus(corpus, method):
 def test_the_database_is_used_whenever_the_policy_compiles(corpus, django_assert_num_queries):
     policy = policy_parse(POLICY)
     assert policy_compiles(policy, vendor=connection.vendor)
-    # The counts and the samples: two queries (and on PostgreSQL one to turn JIT off).
+    # The counts and the samples: two queries (and on PostgreSQL one to set JIT and work_mem).
     with django_assert_num_queries(3 if connection.vendor == "postgresql" else 2):
         assert policy_simulate(org=corpus, policy=policy).evaluated_in == DATABASE
 

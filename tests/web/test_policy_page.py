@@ -149,7 +149,7 @@ def test_start_from_the_trail_fills_the_editor_with_a_draft(user_client, trail):
 
 def test_queries_are_bounded(user_client, trail, django_assert_num_queries):
     user_client.get("/policy/")  # warm the session
-    # session, user, membership+org, rule statistics, counts, samples, access record (+ JIT off on PostgreSQL)
+    # session, user, membership+org, rule statistics, samples, counts, access record (+ settings on PostgreSQL)
     from django.db import connection
 
     with django_assert_num_queries(8 if connection.vendor == "postgresql" else 7):
