@@ -13,7 +13,7 @@ from audit.api import serializers as s
 from audit.api.base import READ_ERRORS, ReadView
 from audit.explore.filters import FilterError
 from audit.explore.vocabulary import ParameterError
-from audit.policy.model import MAX_POLICY_BYTES, PolicyError, Problem, policy_parse
+from audit.policy.model import MAX_POLICY_BYTES, PolicyError, Problem, policy_parse, storable
 from audit.policy.selectors import TRANSITIONS, policy_simulate
 
 MAX_BODY_BYTES = 2 * MAX_POLICY_BYTES
@@ -155,6 +155,8 @@ class PolicySimulateView(ReadView):
         query = data.get("query") or ""
         if not isinstance(query, str):
             return _bad_body("query must be a string (a §7 query)")
+        if not storable(query):
+            raise ParameterError.one("query", "must be valid Unicode, without NUL")
         try:
             policy = policy_parse(data["policy"])
         except PolicyError as error:

@@ -5,7 +5,6 @@ two to identical answers. A policy is compiled once into plain closures so that 
 streaming replay evaluates millions of calls without re-reading the policy.
 """
 
-import json
 from collections.abc import Callable
 
 from audit.policy.model import Condition, Policy
@@ -113,7 +112,3 @@ class Evaluator:
 
     def decide(self, call: dict) -> str:
         return self.policy.action_of(self.rule_index(call))
-
-
-def canonical_json(value) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)

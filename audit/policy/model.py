@@ -68,17 +68,6 @@ class Policy:
         """The decision of rule `index`, or the default for -1 (no rule matched)."""
         return self.default if index < 0 else self.rules[index].action
 
-    def as_json(self) -> dict:
-        return {
-            "name": self.name,
-            "default": self.default,
-            "rules": [
-                {"id": rule.id, "tool": rule.tool, "action": rule.action,
-                 "conditions": {c.field: c.value for c in rule.conditions}}
-                for rule in self.rules
-            ],
-        }
-
 
 @dataclass(frozen=True)
 class Problem:
@@ -142,7 +131,8 @@ class _Checker:
         self.nodes = 0
 
     def add(self, field, message, rule=None):
-        self.problems.append(Problem(field, message, *(rule or (None, None))))
+        index, rule_id = rule or (None, None)
+        self.problems.append(Problem(_label(field), message, index, None if rule_id is None else _label(rule_id)))
 
     def policy(self, data):
         if not isinstance(data, dict):
@@ -212,6 +202,8 @@ class _Checker:
         path = (rest,) if source == "metadata" else tuple(rest.split(".")) if rest else ()
         if source not in SOURCES or bool(rest) == (source in ("actor", "slug")):
             self.add(label, f"is not a condition field: {FIELD_HELP}", where)
+        elif not storable(rest):
+            self.add(label, "keys must be valid Unicode without NUL", where)
         elif source == "metadata" and (len(rest) > 128 or _CONTROL_RE.search(rest)):
             self.add(label, "metadata keys are 1–128 printable characters", where)
         elif source == "arguments" and ("" in path or len(path) > MAX_PATH):
@@ -231,7 +223,7 @@ class _Checker:
     def text(self, value, field, where):
         if not isinstance(value, str) or not value.strip():
             self.add(field, f"must be a non-empty string, not {_show(value)}", where)
-        elif len(value) > MAX_TEXT or _CONTROL_RE.search(value):
+        elif len(value) > MAX_TEXT or _CONTROL_RE.search(value) or not storable(value):
             self.add(field, f"must be at most {MAX_TEXT} printable characters", where)
         return value
 
@@ -239,8 +231,8 @@ class _Checker:
         if not isinstance(value, str) or (required and not value):
             kind = "a non-empty string" if required else "a string or null"
             self.add(field, f"must be {kind} (a glob: * matches anything), not {_show(value)}", where)
-        elif len(value) > MAX_TEXT or "\x00" in value:
-            self.add(field, f"must be at most {MAX_TEXT} characters, without NUL", where)
+        elif len(value) > MAX_TEXT or not storable(value):
+            self.add(field, f"must be at most {MAX_TEXT} characters of valid Unicode, without NUL", where)
         elif value.count("*") > MAX_STARS:
             self.add(field, f"at most {MAX_STARS} wildcards", where)
         return value
@@ -264,14 +256,14 @@ class _Checker:
                 self.add(field, f"numbers must be finite and within ±2^53, not {_show(value)}", where)
             return value
         if isinstance(value, str):
-            if len(value) > MAX_TEXT or "\x00" in value:
-                self.add(field, f"strings must be at most {MAX_TEXT} characters, without NUL", where)
+            if len(value) > MAX_TEXT or not storable(value):
+                self.add(field, f"strings must be at most {MAX_TEXT} characters of valid Unicode, without NUL", where)
             return value
         if isinstance(value, list):
             return [self._value(item, field, where, depth + 1) for item in value]
         if isinstance(value, dict):
-            if not all(isinstance(key, str) for key in value):
-                self.add(field, "object keys must be strings", where)
+            if not all(isinstance(key, str) and storable(key) for key in value):
+                self.add(field, "object keys must be strings of valid Unicode, without NUL", where)
             return {str(key): self._value(item, field, where, depth + 1) for key, item in value.items()}
         self.add(field, f"{_show(value)} is not a JSON value (quote it in YAML)", where)
         return None
@@ -286,6 +278,20 @@ class _TooBig(Exception):
     pass
 
 
+def storable(text: str) -> bool:
+    """Text PostgreSQL can hold: no NUL, no lone surrogate (JSON can escape both)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
+
+
+def _label(text) -> str:
+    """A name from the draft, made safe to write into an answer (lone surrogates escaped)."""
+    return str(text).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _kind(value) -> str:
     return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
         type(value), "a number" if isinstance(value, (int, float)) else type(value).__name__
@@ -294,7 +300,7 @@ def _kind(value) -> str:
 
 def _show(value) -> str:
     try:
-        text = json.dumps(value, ensure_ascii=False)
+        text = _label(json.dumps(value, ensure_ascii=False))
     except (TypeError, ValueError):
         text = repr(value)
     return text if len(text) <= 60 else text[:57] + "…"

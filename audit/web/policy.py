@@ -9,6 +9,7 @@ import re
 
 from django.http import QueryDict
 from django.shortcuts import render
+from django.urls import reverse
 
 from audit.accounts.access_log import access_record
 from audit.accounts.models import AccessRecord
@@ -43,7 +44,7 @@ def events_href(window: dict, *, q_terms=(), **params) -> str:
         query["q"] = q
     for name, value in params.items():
         query.setlist(name, value if isinstance(value, list) else [value])
-    return "/events/?" + query.urlencode()
+    return reverse("event-list") + "?" + query.urlencode()
 
 
 def _tool_filter(glob: str) -> tuple[tuple, dict]:

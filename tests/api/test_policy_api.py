@@ -139,3 +139,25 @@ def test_a_logged_in_user_replays_with_a_csrf_token(stored, viewer, client):
     token = browser.get("/policy/").cookies["csrftoken"].value
     answered = browser.post(URL, data=json.dumps({"policy": POLICY}), content_type="application/json", HTTP_X_CSRFTOKEN=token)
     assert answered.status_code == 200 and answered.json()["evaluated"] == 4
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"policy": {"name": "p\\ud800", "default": "allow", "rules": []}}',
+        '{"policy": {"name": "p", "default": "allow", "rules": [{"id": "r\\ud800", "tool": "*", "action": "deny", "conditions": {"arguments.k\\u0000": "v"}}]}}',
+        '{"policy": {"name": "p", "default": "allow", "rules": [{"id": "r", "tool": "*\\udfff", "action": "deny", "conditions": {"metadata.k": "\\u0000"}}]}}',
+        '{"policy": {"name": "p", "default": "allow", "rules": [{"id": "r", "tool": "*", "action": "deny", "conditions": {"arguments.k\\ud800": {"\\u0000": 1}}}]}}',
+    ],
+)
+def test_text_postgresql_cannot_hold_is_a_400_never_a_500(stored, post, raw):
+    response = post(raw, raw=True)
+    assert response.status_code == 400
+    assert response.json()["problems"]
+
+
+@pytest.mark.parametrize("query", ["\u0000", "a\ud800"])
+def test_a_query_postgresql_cannot_hold_is_a_400(stored, api_client, read_key, query):
+    body = json.dumps({"policy": POLICY, "query": query})
+    response = api_client.post(URL, data=body, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {read_key}")
+    assert response.status_code == 400
