@@ -1,4 +1,4 @@
-"""POST /api/v1/policy/simulate (SPEC §14): the thin face of `audit.policy.simulate.policy_simulate`."""
+"""POST /api/v1/policy/simulate (SPEC §14): the thin face of `audit.policy.selectors.policy_simulate`."""
 
 import json
 
@@ -152,7 +152,7 @@ class PolicySimulateView(ReadView):
             return _bad_body('send JSON: {"policy": {...}, "query": "<§7 query>"}')
         if not isinstance(data, dict) or "policy" not in data or set(data) - {"policy", "query"}:
             return _bad_body('send {"policy": {...}, "query": "<§7 query>"} and nothing else')
-        query = data.get("query") or ""
+        query = "" if data.get("query") is None else data["query"]
         if not isinstance(query, str):
             return _bad_body("query must be a string (a §7 query)")
         if not storable(query):

@@ -217,10 +217,9 @@ def _as_index(value) -> int | None:
 
 
 def rule_activity(*, org, filters: Mapping | None = None) -> list[RecordedRule]:
-    """Every rule recorded in events matching `filters`: how often it fired in their time
-    window and before its start (`since`), latest version first seen; in policy, then index order.
-
-    One grouped scan over the events up to the window's end."""
+    """Every rule recorded in events matching `filters` (a plain dict): how often it fired in
+    their time window, and before the window's start (`since`); shown as its latest
+    recorded version, in policy, then index order. One grouped scan up to the window's end."""
     filters, since = _window(filters)
     in_window = Value(True) if since is None else Case(When(timestamp__gte=since, then=Value(True)), default=Value(False))
     rows = (
