@@ -4,6 +4,7 @@ field, read scope, one organization."""
 import json
 
 import pytest
+from django.test import Client
 
 from audit.accounts import services
 from audit.accounts.models import AccessRecord
@@ -129,9 +130,7 @@ def test_a_replay_is_recorded_in_the_access_log(stored, post, org):
     assert record.filters == {"q": ["delete"]} and record.path == URL
 
 
-def test_a_logged_in_user_replays_with_a_csrf_token(stored, viewer, client):
-    from django.test import Client
-
+def test_a_logged_in_user_replays_with_a_csrf_token(stored, viewer):
     browser = Client(enforce_csrf_checks=True)
     browser.force_login(viewer)
     refused = browser.post(URL, data=json.dumps({"policy": POLICY}), content_type="application/json")

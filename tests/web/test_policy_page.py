@@ -3,9 +3,11 @@ rule statistics; escaped, one organization, bounded queries."""
 
 import re
 from datetime import timedelta
+from html import unescape
 
 import pytest
 import yaml
+from django.db import connection
 from django.test import Client
 
 from audit.policy.model import policy_load
@@ -136,9 +138,7 @@ def test_start_from_the_trail_fills_the_editor_with_a_draft(user_client, trail):
     assert response.status_code == 200
     html = response.content.decode()
     text = html[html.index(">", html.index("<textarea")) + 1:html.index("</textarea>")]
-    import html as html_lib
-
-    draft = html_lib.unescape(text)
+    draft = unescape(text)
     assert HOSTILE not in text
     document = yaml.safe_load(draft)
     assert [rule["id"] for rule in document["rules"]] == ["r-allow", "r-merge"]
@@ -150,7 +150,5 @@ def test_start_from_the_trail_fills_the_editor_with_a_draft(user_client, trail):
 def test_queries_are_bounded(user_client, trail, django_assert_num_queries):
     user_client.get("/policy/")  # warm the session
     # session, user, membership+org, rule statistics, samples, counts, access record (+ settings on PostgreSQL)
-    from django.db import connection
-
     with django_assert_num_queries(8 if connection.vendor == "postgresql" else 7):
         assert _post(user_client, DRAFT).status_code == 200
