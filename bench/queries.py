@@ -32,6 +32,8 @@ class Case:
     lens: list  # callables, cycled; each returns the response size
     raw: list  # statement groups, cycled: each a list of (sql, params) run one after another
     note: str = ""
+    repetitions: int | None = None  # fewer than the run's for a case that takes seconds
+    goal_ms: float | None = None  # the p95 goal, when not the default
     lens_samples: list = field(default_factory=list)
     raw_samples: list = field(default_factory=list)
 
@@ -143,6 +145,10 @@ def build_cases(*, org, read_key, user, trace_ids, conn):
     facets = _facets_case(org=org, conn=conn)
     if facets is not None:
         cases.append(facets)
+    if _exists("/api/v1/policy/simulate"):
+        from bench.policy import policy_case
+
+        cases.append(policy_case(api=api, org_id=org_id, case=Case))
     return cases, page_size
 
 
@@ -185,10 +191,10 @@ def _run_raw(conn, group):
 
 def run_cases(*, cases, conn, repetitions, warmup=2):
     for case in cases:
-        for i in range(warmup):
+        for i in range(1 if case.repetitions else warmup):
             case.lens[i % len(case.lens)]()
             _run_raw(conn, case.raw[i % len(case.raw)])
-        for i in range(repetitions):
+        for i in range(case.repetitions or repetitions):
             start = time.perf_counter()
             case.lens[i % len(case.lens)]()
             case.lens_samples.append(time.perf_counter() - start)

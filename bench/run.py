@@ -150,7 +150,8 @@ def run(*, args, servers, port, results):
     queries.run_cases(cases=cases, conn=conn, repetitions=args.repetitions)
     results["page_size"] = page_size
     results["queries"] = [
-        {"name": c.name, "note": c.note, "lens": queries.summarize(c.lens_samples), "raw": queries.summarize(c.raw_samples)}
+        {"name": c.name, "note": c.note, "lens": queries.summarize(c.lens_samples), "raw": queries.summarize(c.raw_samples),
+         "goal_ms": c.goal_ms}
         for c in cases
     ]
 

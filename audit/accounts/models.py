@@ -71,6 +71,7 @@ class AccessRecord(models.Model):
         EXPORT = "export"
         TRACE_LIST = "trace-list"
         TRACE_VIEW = "trace-view"
+        POLICY_SIMULATE = "policy-simulate"
 
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="access_records")
     at = models.DateTimeField()

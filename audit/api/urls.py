@@ -5,6 +5,7 @@ from audit.api import alerts, events, schema, traces  # noqa: F401 (schema regis
 from audit.api.access_log import AccessLogView
 from audit.api.integrity import CheckpointListView, IntegrityView, SigningKeyListView
 from audit.api.otlp import OtlpTracesView
+from audit.api.policy import PolicySimulateView
 
 
 class EventIdConverter:
@@ -49,6 +50,7 @@ urlpatterns = [
     path("alert-rules", alerts.AlertRuleCollectionView.as_view(), name="api-alert-rules"),
     path("alert-rules/<int:pk>", alerts.AlertRuleDetailView.as_view(), name="api-alert-rule"),
     path("deliveries", alerts.DeliveryListView.as_view(), name="api-deliveries"),
+    path("policy/simulate", PolicySimulateView.as_view(), name="api-policy-simulate"),
     path("schema", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves its init script as a file and api/docs.html drops the inline
     # style, so Swagger UI runs under our CSP; its assets come from drf-spectacular-sidecar.

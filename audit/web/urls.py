@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 from django.views.generic import RedirectView
 
-from audit.web import alerts, integrity, views
+from audit.web import alerts, integrity, policy, views
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/events/", permanent=False), name="home"),
@@ -19,4 +19,5 @@ urlpatterns = [
     path("alerts/destinations/<int:pk>/<slug:action>/", alerts.destination_action, name="alerts-destination"),
     path("alerts/rules/", alerts.rule_add, name="alerts-rules"),
     path("alerts/rules/<int:pk>/<slug:action>/", alerts.rule_action, name="alerts-rule"),
+    path("policy/", policy.policy_whatif, name="policy"),
 ]
