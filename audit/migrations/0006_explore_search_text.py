@@ -1,0 +1,52 @@
+from django.db import migrations, models
+
+from audit.events.fields import SEARCHED_FIELDS
+from audit.events.search_text import event_search_text
+
+INDEX = "audit_event_search_trgm"
+BATCH = 2000
+
+
+def fill_search_text(apps, schema_editor):
+    """Events stored before the column existed get their text once, in batches."""
+    AuditEvent = apps.get_model("audit", "AuditEvent")
+    columns = [field.storage for field in SEARCHED_FIELDS]
+    last = 0
+    while True:
+        rows = list(AuditEvent.objects.filter(pk__gt=last).order_by("pk").values("pk", *columns)[:BATCH])
+        if not rows:
+            break
+        AuditEvent.objects.bulk_update(
+            [AuditEvent(pk=row["pk"], search_text=event_search_text(row)) for row in rows], ["search_text"]
+        )
+        last = rows[-1]["pk"]
+
+
+def create_index(apps, schema_editor):
+    # pg_trgm's GIN index serves `search_text LIKE '%…%'` (words, phrases, `*`) on PostgreSQL;
+    # pg_trgm is a trusted extension (PostgreSQL 13+): the database owner may create it.
+    # SQLite scans the column instead (the embedded default's size).
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        schema_editor.execute(
+            f"CREATE INDEX IF NOT EXISTS {INDEX} ON audit_auditevent USING gin (search_text gin_trgm_ops)"
+        )
+
+
+def drop_index(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(f"DROP INDEX IF EXISTS {INDEX}")
+
+
+class Migration(migrations.Migration):
+    dependencies = [("audit", "0005_pendingbatch")]
+
+    operations = [
+        migrations.AddField(
+            model_name="auditevent",
+            name="search_text",
+            field=models.TextField(blank=True, db_default=""),
+        ),
+        migrations.RunPython(fill_search_text, migrations.RunPython.noop),
+        migrations.RunPython(create_index, drop_index),
+    ]
