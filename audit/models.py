@@ -2,10 +2,11 @@
 
 from audit.accounts.models import AccessRecord, ApiKey, Membership, Organization
 from audit.events.models import AuditEvent, Decision, Outcome
+from audit.explore.models import SavedView
 from audit.ingest.models import IngestConflict, PendingBatch, TraceSummary
 from audit.integrity.models import ChainVerification
 
 __all__ = [
     "AccessRecord", "ApiKey", "AuditEvent", "ChainVerification", "Decision", "IngestConflict", "Membership",
-    "Organization", "Outcome", "PendingBatch", "TraceSummary",
+    "Organization", "Outcome", "PendingBatch", "SavedView", "TraceSummary",
 ]

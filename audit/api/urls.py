@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from audit.api import events, schema, traces  # noqa: F401 (schema registers the auth scheme)
 from audit.api.access_log import AccessLogView
 from audit.api.integrity import IntegrityView
+from audit.api.saved_views import SavedViewDetailView, SavedViewListView
 
 
 class EventIdConverter:
@@ -37,6 +38,8 @@ urlpatterns = [
     path("traces/<trace_id:trace_id>", traces.TraceDetailView.as_view(), name="api-trace"),
     path("integrity", IntegrityView.as_view(), name="api-integrity"),
     path("access-log", AccessLogView.as_view(), name="api-access-log"),
+    path("views", SavedViewListView.as_view(), name="api-views"),
+    path("views/<int:view_id>", SavedViewDetailView.as_view(), name="api-view"),
     path("schema", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves its init script as a file and api/docs.html drops the inline
     # style, so Swagger UI runs under our CSP; its assets come from drf-spectacular-sidecar.

@@ -136,6 +136,7 @@ QUALIFIERS = (
     Qualifier("no", PRESENCE, "the field is null or empty", "no:actor"),
 )
 QUALIFIER_BY_NAME = {qualifier.name: qualifier for qualifier in QUALIFIERS}
+QUALIFIER_BY_PARAM = {qualifier.param: qualifier for qualifier in QUALIFIERS if qualifier.param}
 # What has:/no: can name (besides metadata.<key>): qualifier-style name -> event field.
 PRESENCE_FIELDS = {
     "actor": "actor", "tool": "tool", "arguments": "arguments", "rule": "rule", "reason": "reason",

@@ -1,3 +1,5 @@
+import django.db.models.deletion
+from django.conf import settings
 from django.db import migrations, models
 
 from audit.events.fields import SEARCHED_FIELDS
@@ -39,7 +41,7 @@ def drop_index(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("audit", "0005_pendingbatch")]
+    dependencies = [("audit", "0005_pendingbatch"), migrations.swappable_dependency(settings.AUTH_USER_MODEL)]
 
     operations = [
         migrations.AddField(
@@ -49,4 +51,22 @@ class Migration(migrations.Migration):
         ),
         migrations.RunPython(fill_search_text, migrations.RunPython.noop),
         migrations.RunPython(create_index, drop_index),
+        migrations.CreateModel(
+            name='SavedView',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('name', models.CharField(max_length=100)),
+                ('query', models.TextField(blank=True)),
+                ('shared', models.BooleanField(default=False)),
+                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ('updated_at', models.DateTimeField(auto_now=True)),
+                ('org', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='saved_views', to='audit.organization')),
+                ('owner_key', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, to='audit.apikey')),
+                ('owner_user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, to=settings.AUTH_USER_MODEL)),
+            ],
+            options={
+                'indexes': [models.Index(fields=['org', 'name'], name='audit_savedview_org_name')],
+                'constraints': [models.CheckConstraint(condition=models.Q(('owner_user__isnull', True), ('owner_key__isnull', True), _connector='XOR'), name='audit_savedview_one_owner')],
+            },
+        ),
     ]
