@@ -4,7 +4,7 @@ and what the search box's autocomplete offers (read from the page by static/js/l
 from django.http import QueryDict
 
 from audit.explore.pagination import CURSOR_PARAM
-from audit.explore.query.terms import query_has, query_toggle, term_text
+from audit.explore.query.terms import QueryTerms, term_text
 from audit.explore.vocabulary import (
     FACETS, METADATA_MATCH, METADATA_PREFIX, PRESENCE_FIELDS, QUALIFIER_BY_PARAM, QUALIFIERS,
 )
@@ -25,8 +25,7 @@ def _href(params: QueryDict, *, q: str, facet_key: str | None) -> str:
     return "?" + query.urlencode() if query else "./"
 
 
-def _facet(*, param, label, qualifier, items, params, chosen_key) -> dict:
-    q = params.get("q", "")
+def _facet(*, param, label, qualifier, items, params, query: QueryTerms, chosen_key) -> dict:
     top = max((count for _, count in items), default=0) or 1
     current = params.getlist(param)
     rows = []
@@ -34,8 +33,8 @@ def _facet(*, param, label, qualifier, items, params, chosen_key) -> dict:
         term = term_text(qualifier, value) if value is not None else term_text("no", qualifier)
         rows.append({
             "value": value, "count": count, "share": 100.0 * count / top, "term": term,
-            "active": query_has(q, term) or (value is not None and value in current),
-            "href": _href(params, q=query_toggle(q, term), facet_key=chosen_key),
+            "active": query.has(term) or (value is not None and value in current),
+            "href": _href(params, q=query.toggle(term), facet_key=chosen_key),
         })
     return {"param": param, "label": label, "items": rows}
 
@@ -43,15 +42,16 @@ def _facet(*, param, label, qualifier, items, params, chosen_key) -> dict:
 def facets_build(*, counts: dict, params: QueryDict, metadata_key: str | None, chosen_key: str | None,
                  metadata_keys: list[str]) -> list[dict]:
     """The facets of the events page; a click adds the value's term to `q` (or removes it)."""
+    query = QueryTerms(params.get("q"))
     facets = [
         _facet(param=term.name, label=term.label, qualifier=QUALIFIER_BY_PARAM[term.name].name,
-               items=counts.get(term.name, []), params=params, chosen_key=chosen_key)
+               items=counts.get(term.name, []), params=params, query=query, chosen_key=chosen_key)
         for term in FACETS
     ]
     if metadata_key:
         name = METADATA_PREFIX + metadata_key
         facet = _facet(param=name, label=name, qualifier=name, items=counts.get(name, []), params=params,
-                       chosen_key=chosen_key)
+                       query=query, chosen_key=chosen_key)
         facet["keys"] = [
             {"key": key, "href": _href(params, q=params.get("q", ""), facet_key=key), "active": key == metadata_key}
             for key in metadata_keys[:FACET_KEY_CHOICES]

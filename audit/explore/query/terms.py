@@ -25,26 +25,24 @@ def term_text(qualifier: str, value: str) -> str:
     return f"{qualifier}:{value_text(value)}"
 
 
-def _spans(text: str) -> list[tuple[int, int]] | None:
-    """(start, end) of each term, or None when the text does not parse."""
-    try:
-        return [(term.start, term.end) for term in query_parse(text).terms]
-    except QuerySyntaxError:
-        return None
+class QueryTerms:
+    """The terms of a query's text as written, parsed once (a page toggles many terms)."""
 
+    def __init__(self, text: str | None):
+        self.text = text or ""
+        try:
+            self.terms = [self.text[term.start : term.end] for term in query_parse(self.text).terms]
+        except QuerySyntaxError:
+            self.terms = None  # a query that does not parse is replaced, not extended
 
-def query_has(text: str, term: str) -> bool:
-    spans = _spans(text or "")
-    return bool(spans) and any(text[start:end] == term for start, end in spans)
+    def has(self, term: str) -> bool:
+        return bool(self.terms) and term in self.terms
 
-
-def query_toggle(text: str, term: str) -> str:
-    """`text` with `term` removed where it stands alone, else with `term` added at the end."""
-    text = text or ""
-    spans = _spans(text)
-    if spans is None:
-        return term  # a query that does not parse is replaced, not extended
-    kept = [text[start:end] for start, end in spans if text[start:end] != term]
-    if len(kept) == len(spans):
-        kept.append(term)
-    return " ".join(kept)
+    def toggle(self, term: str) -> str:
+        """The text with `term` removed where it stands alone, else with `term` added at the end."""
+        if self.terms is None:
+            return term
+        kept = [written for written in self.terms if written != term]
+        if len(kept) == len(self.terms):
+            kept.append(term)
+        return " ".join(kept)
