@@ -31,9 +31,10 @@ def _facet(*, param, label, qualifier, items, params, query: QueryTerms, chosen_
     rows = []
     for value, count in items:
         term = term_text(qualifier, value) if value is not None else term_text("no", qualifier)
+        in_query = query.has(term)
         rows.append({
-            "value": value, "count": count, "share": 100.0 * count / top, "term": term,
-            "active": query.has(term) or (value is not None and value in current),
+            "value": value, "count": count, "share": 100.0 * count / top, "term": term, "in_query": in_query,
+            "active": in_query or (value is not None and value in current),
             "href": _href(params, q=query.toggle(term), facet_key=chosen_key),
         })
     return {"param": param, "label": label, "items": rows}
