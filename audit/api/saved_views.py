@@ -8,6 +8,7 @@ another caller's private one, is a 404.
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
+from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
@@ -36,7 +37,10 @@ def _wire(view) -> dict:
 
 
 def _body(request, *, partial: bool) -> dict:
-    data = request.data
+    try:
+        data = request.data
+    except ParseError as error:
+        raise ParameterError.one("body", f"is not JSON: {error.detail}") from None
     if not isinstance(data, dict):
         raise ParameterError.one("body", "must be a JSON object")
     unknown = sorted(set(data) - set(FIELDS))
