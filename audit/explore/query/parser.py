@@ -208,5 +208,6 @@ def query_parse(text: str) -> n.Query:
         raise _syntax_error(text, error) from None
     terms = tree.children
     if len(terms) > MAX_TERMS:
-        raise QuerySyntaxError(terms[MAX_TERMS].children[-1].start_pos + 1, f"expected at most {MAX_TERMS} terms")
+        first = next(terms[MAX_TERMS].scan_values(lambda value: isinstance(value, Token)))
+        raise QuerySyntaxError(first.start_pos + 1, f"expected at most {MAX_TERMS} terms")
     return n.Query(text, tuple(_term(term) for term in terms))

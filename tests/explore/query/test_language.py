@@ -161,6 +161,7 @@ def test_another_organization_never_matches(corpus, other_org):
         ("metadata:x", "position 1: expected a qualifier"),
         ("tool.x:y", "position 1: expected a qualifier"),
         ("x " * 51, "position 101: expected at most 50 terms"),
+        ("tool:x " * 50 + "-tool:y", "position 351: expected at most 50 terms"),
     ],
 )
 def test_a_query_that_does_not_parse_names_the_position(corpus, org, q, message):
