@@ -42,10 +42,12 @@ def saved_view_create(request, org):
 
 @org_view
 def saved_view_delete(request, org, view_id):
+    caller = request_caller(request)
+    saved_views.saved_view_get(caller=caller, view_id=view_id)  # not visible: 404 whatever the method
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     try:
-        saved_views.saved_view_delete(caller=request_caller(request), view_id=view_id)
+        saved_views.saved_view_delete(caller=caller, view_id=view_id)
     except PermissionDenied as error:
         messages.error(request, str(error))
     else:

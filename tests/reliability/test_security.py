@@ -23,13 +23,13 @@ from django.test import Client
 from django.urls import URLResolver, get_resolver, reverse
 
 from audit.accounts import services
-from audit.models import ApiKey
+from audit.models import ApiKey, SavedView
 from tests.factories import store_event
 
 ROOT = Path(__file__).resolve().parents[2]
 THEIR_EVENT, THEIR_TRACE, THEIR_ACTOR = "globex-secret-evt", "globex/secret trace", "secret-actor@globex.example"
-# Values for each URL parameter: the other organization's ids.
-THEIR_IDS = {"event_id": THEIR_EVENT, "trace_id": THEIR_TRACE}
+# Values for each URL parameter: the other organization's ids (its saved view's is set by `data`).
+THEIR_IDS = {"event_id": THEIR_EVENT, "trace_id": THEIR_TRACE, "view_id": None}
 
 
 def _routes(patterns=None, prefix=""):
@@ -53,6 +53,10 @@ def data(org, other_org):
     store_event(org, id="ours-1", trace_id="ours-trace", actor="alice@acme.example")
     store_event(other_org, id=THEIR_EVENT, trace_id=THEIR_TRACE, actor=THEIR_ACTOR,
                 metadata={"env": "production"}, reason="globex only")
+    stranger = services.user_create(org=other_org, username="globex-user", password="globex-pass-123")
+    view = SavedView.objects.create(org=other_org, owner_user=stranger, name="globex only", shared=True,
+                                    query=f"actor={quote(THEIR_ACTOR)}")
+    THEIR_IDS["view_id"] = view.pk
 
 
 @pytest.fixture
