@@ -41,10 +41,9 @@ class QuerySyntaxError(ValueError):
 
 def _check_qualifier_name(token: Token) -> Token:
     """Lexer callback: an unknown qualifier is an error at once, where it stands."""
-    name = token.value.split(".", 1)[0].rstrip(":").lower()
-    qualifier = v.QUALIFIER_BY_NAME.get(name)
-    dotted = "." in token.value.split(":", 1)[0] or token.value.startswith("metadata.")
-    if qualifier is None or (dotted != (qualifier.kind == v.METADATA_MATCH)):
+    name, dot, _ = token.value[:-1].partition(".")
+    qualifier = v.QUALIFIER_BY_NAME.get(name.lower())
+    if qualifier is None or bool(dot) != (qualifier.kind == v.METADATA_MATCH):
         names = ", ".join(f"{q.name}:" if q.kind != v.METADATA_MATCH else "metadata.<key>:" for q in v.QUALIFIERS)
         raise QuerySyntaxError(
             token.start_pos + 1,
