@@ -38,7 +38,7 @@ class Case:
     raw_samples: list = field(default_factory=list)
 
 
-FACETS = ("decision", "slug", "actor")  # selectors.FACETS
+FACETS = ("decision", "outcome", "actor", "slug", "tool", "method")  # vocabulary.FACETS
 
 
 FACET_WINDOW = 2000  # settings.LENS_FACET_WINDOW's default
@@ -115,6 +115,7 @@ def build_cases(*, org, read_key, user, trace_ids, conn):
         "metadata": ({f"metadata.{k}": v for k, v in METADATA.items()}, "metadata @> %s::jsonb", [json.dumps(METADATA)]),
         "decision+slug": ({"decision": DECISION, "slug": SLUG}, "decision = %s AND slug = %s", [DECISION, SLUG]),
     }
+    filters.update(_search_filters(conn, org_id))
     traces_raw = (
         f"SELECT * FROM audit_tracesummary WHERE org_id = %s ORDER BY started_at DESC, id DESC LIMIT {page_size + 1}",
         [org_id],
@@ -150,6 +151,26 @@ def build_cases(*, org, read_key, user, trace_ids, conn):
 
         cases.append(policy_case(api=api, org_id=org_id, case=Case))
     return cases, page_size
+
+
+def _search_filters(conn, org_id):
+    """Query-language rows (`q`): a selective word, a phrase, a wildcard qualifier, a negation.
+    The raw side is the SQL a DBA would write over the same column and index."""
+    row = conn.execute(
+        "SELECT arguments->>'file_id' FROM audit_auditevent WHERE org_id = %s AND tool = 'share_file' "
+        "ORDER BY id DESC LIMIT 1", [org_id],
+    ).fetchone()
+    word = row[0] if row else "f-123456"
+    phrase = "upstream credential expired"
+    return {
+        "a selective word": ({"q": word}, "search_text LIKE %s", [f"%{word.lower()}%"]),
+        "a phrase": ({"q": f'"{phrase}"'}, "search_text LIKE %s", [f"%{phrase}%"]),
+        "a wildcard qualifier": ({"q": "tool:delete_*"}, "lower(tool) LIKE %s", ["delete\\_%"]),
+        "a negation": (
+            {"q": "decision:deny -metadata.env:staging"}, "decision = %s AND NOT metadata @> %s::jsonb",
+            ["deny", json.dumps({"env": "staging"})],
+        ),
+    }
 
 
 def _api_page_size(api):

@@ -6,6 +6,7 @@ from audit.api.access_log import AccessLogView
 from audit.api.integrity import CheckpointListView, IntegrityView, SigningKeyListView
 from audit.api.otlp import OtlpTracesView
 from audit.api.policy import PolicySimulateView
+from audit.api.saved_views import SavedViewDetailView, SavedViewListView
 
 
 class EventIdConverter:
@@ -51,6 +52,8 @@ urlpatterns = [
     path("alert-rules/<int:pk>", alerts.AlertRuleDetailView.as_view(), name="api-alert-rule"),
     path("deliveries", alerts.DeliveryListView.as_view(), name="api-deliveries"),
     path("policy/simulate", PolicySimulateView.as_view(), name="api-policy-simulate"),
+    path("views", SavedViewListView.as_view(), name="api-views"),
+    path("views/<int:view_id>", SavedViewDetailView.as_view(), name="api-view"),
     path("schema", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves its init script as a file and api/docs.html drops the inline
     # style, so Swagger UI runs under our CSP; its assets come from drf-spectacular-sidecar.

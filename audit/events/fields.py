@@ -40,6 +40,7 @@ class EventField:
     required_when: tuple | None = None  # (other field, value): required when that field has that value
     # A CSV cell that can hold neither a formula prefix nor a comma, quote or line break.
     csv_plain: bool = False
+    searched: bool = False  # part of the full text that bare words and phrases search (SPEC §7)
     help: str = ""
 
     @property
@@ -55,22 +56,22 @@ SENDER_FIELDS = (
     EventField("id", TEXT, column="event_id", max_length=64, pattern=ID_PATTERN,
                pattern_hint=" (letters, digits, _ . : -)", help="The sender's event id; the id in every URL."),
     EventField("timestamp", TIME, required=True, csv_plain=True, help="When the gateway received the call (UTC)."),
-    EventField("trace_id", TEXT, required=True, max_length=128, printable=True, help="Calls sharing it form one chain."),
-    EventField("actor", TEXT, max_length=254, printable=True, help="`X-Igris-User`; null means anonymous."),
-    EventField("slug", TEXT, required=True, max_length=64, pattern=SLUG_PATTERN, csv_plain=True,
+    EventField("trace_id", TEXT, required=True, max_length=128, printable=True, searched=True, help="Calls sharing it form one chain."),
+    EventField("actor", TEXT, max_length=254, printable=True, searched=True, help="`X-Igris-User`; null means anonymous."),
+    EventField("slug", TEXT, required=True, max_length=64, pattern=SLUG_PATTERN, csv_plain=True, searched=True,
                help="The connection the call went through."),
     EventField("method", TEXT, required=True, max_length=128, printable=True, help="The MCP method."),
-    EventField("tool", TEXT, max_length=128, printable=True, required_when=("method", "tools/call"),
+    EventField("tool", TEXT, max_length=128, printable=True, required_when=("method", "tools/call"), searched=True,
                help="The tool name; required for tools/call."),
-    EventField("arguments", OBJECT, help="The tool-call arguments, as sent."),
+    EventField("arguments", OBJECT, searched=True, help="The tool-call arguments, as sent."),
     EventField("decision", CHOICE, required=True, choices=DECISIONS, csv_plain=True, help="The policy decision."),
-    EventField("rule", RULE, help="The rule that fired; null when none matched."),
-    EventField("reason", TEXT, max_length=10_000, help="Human-readable why."),
-    EventField("metadata", METADATA, help="Flat: string → string/number/bool (`X-Igris-Metadata`)."),
+    EventField("rule", RULE, searched=True, help="The rule that fired; null when none matched."),
+    EventField("reason", TEXT, max_length=10_000, searched=True, help="Human-readable why."),
+    EventField("metadata", METADATA, searched=True, help="Flat: string → string/number/bool (`X-Igris-Metadata`)."),
     EventField("duration_ms", NUMBER, minimum=0, maximum=1e12, csv_plain=True, help="Gateway time for the call."),
     EventField("outcome", CHOICE, required=True, choices=OUTCOMES, csv_plain=True, help="How the call ended."),
     EventField("status_code", INTEGER, minimum=100, maximum=599, csv_plain=True, help="HTTP status the gateway answered."),
-    EventField("error", TEXT, max_length=100_000, help="Error text for failed calls."),
+    EventField("error", TEXT, max_length=100_000, searched=True, help="Error text for failed calls."),
     EventField("server", SERVER, help="Upstream `serverInfo` (from initialize)."),
 )
 # What Lens adds to every stored event, after the sender's fields.
@@ -79,8 +80,13 @@ ADDED_FIELDS = (
     EventField("seq", INTEGER, csv_plain=True, help="Added by Lens: position in the organization's hash chain."),
     EventField("chain_hash", TEXT, csv_plain=True, help="Added by Lens: SHA-256 chaining this event to the one before."),
 )
+# Columns Lens keeps for its own reads only: never on the wire, never hashed into the chain.
+STORAGE_FIELDS = (
+    EventField("search_text", TEXT, help="The searched fields' text, lower-cased (audit/events/search_text.py)."),
+)
 OUTPUT_FIELDS = SENDER_FIELDS + ADDED_FIELDS  # the wire form of a stored event, and the CSV columns, in order
 
+SEARCHED_FIELDS = tuple(field for field in SENDER_FIELDS if field.searched)
 WIRE_NAMES = tuple(field.name for field in SENDER_FIELDS)
 OUTPUT_NAMES = tuple(field.name for field in OUTPUT_FIELDS)
 BY_NAME = {field.name: field for field in OUTPUT_FIELDS}

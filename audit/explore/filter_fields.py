@@ -81,15 +81,22 @@ class MomentField(forms.CharField):
         text = super().to_python(value)
         if not text:
             return None
-        if len(text) > 64:
-            raise forms.ValidationError(f"is not a time: use {TIME_HELP}")
-        relative = _RELATIVE_RE.match(text)
         try:
-            if relative:
-                amount, unit = relative.groups()
-                return timezone.now() - timedelta(**{_RELATIVE_UNITS[unit]: int(amount)})
-            return parse_timestamp(_UNENCODED_PLUS_RE.sub(r"+\1", text))
-        except (ValueError, OverflowError):
-            raise forms.ValidationError(f"{text[:64]!r} is not a time: use {TIME_HELP}") from None
+            return moment_parse(text)
+        except ValueError as error:
+            raise forms.ValidationError(str(error)) from None
 
 
+def moment_parse(text: str):
+    """`since`/`until` text as an aware UTC datetime: RFC 3339, or relative to now (`15m`)."""
+    problem = f"{text[:64]!r} is not a time: use {TIME_HELP}"
+    if len(text) > 64:
+        raise ValueError(problem)
+    relative = _RELATIVE_RE.match(text)
+    try:
+        if relative:
+            amount, unit = relative.groups()
+            return timezone.now() - timedelta(**{_RELATIVE_UNITS[unit]: int(amount)})
+        return parse_timestamp(_UNENCODED_PLUS_RE.sub(r"+\1", text))
+    except (ValueError, OverflowError):
+        raise ValueError(problem) from None

@@ -8,7 +8,8 @@ parameters are ANDed; repeating one ORs its values:
 * `metadata.<key>=<value>`: the metadata key equals the value (audit/explore/metadata.py).
 * `since`, `until`: RFC 3339 with a zone, or relative to now (`30s`, `15m`, `24h`,
   `7d`, `2w`); both bounds are inclusive.
-* `q`: case-insensitive substring of actor, slug, tool, trace id or error.
+* `q`: a query in the Lens query language (audit/explore/query/, SPEC §7), ANDed with
+  the rest; a query that does not parse is a form error naming the position.
 
 An invalid value is a form error keyed by the parameter's name: the API answers 400
 with it, the browser form shows it.
@@ -18,12 +19,13 @@ from collections.abc import Mapping
 
 import django_filters
 from django import forms
-from django.db.models import Q
+from django.db import connections
 
 from audit.events.models import AuditEvent
 from audit.explore import vocabulary as v
 from audit.explore.filter_fields import CONTROL_RE, ChoicesField, MetadataValueField, MomentField, RepeatedValueField
 from audit.explore.metadata import metadata_match
+from audit.explore.query import QuerySyntaxError, query_condition, query_parse
 from audit.ingest.models import TraceSummary
 
 
@@ -48,6 +50,28 @@ class AnyOfFilter(django_filters.Filter):
 
 class AnyOfChoiceFilter(django_filters.MultipleChoiceFilter):
     field_class = ChoicesField
+
+
+class QueryField(forms.CharField):
+    """The text of `q`, parsed (audit/explore/query/nodes.Query; None when blank)."""
+
+    def to_python(self, value):
+        text = super().to_python(value)
+        if not text or not text.strip():
+            return None
+        try:
+            return query_parse(text)
+        except QuerySyntaxError as error:
+            raise forms.ValidationError(str(error)) from None
+
+
+class QueryFilter(django_filters.Filter):
+    field_class = QueryField
+
+    def filter(self, qs, value):
+        if value is None or not value.terms:
+            return qs
+        return qs.filter(query_condition(value, vendor=connections[qs.db].vendor))
 
 
 class MomentFilter(django_filters.Filter):
@@ -91,7 +115,7 @@ def _filter(term: v.FilterTerm) -> django_filters.Filter:
     if term.kind == v.MOMENT:
         return MomentFilter(field_name=term.field, lookup_expr=term.lookup, label=term.label)
     if term.kind == v.SEARCH:
-        return django_filters.CharFilter(method="search", max_length=200, label=term.label)
+        return QueryFilter(label=term.label, strip=False)
     raise ValueError(f"no filter for kind {term.kind!r}")
 
 
@@ -124,18 +148,6 @@ class EventFilterSet(django_filters.FilterSet):
         for index, name in enumerate(keys):
             key = name[len(v.METADATA_PREFIX) :]
             self.filters[name] = MetadataFilter(key=key, label=f"metadata {key}", key_error=_metadata_key_error(key, index))
-
-    def search(self, queryset, name, value):
-        text = value.strip()
-        if not text:
-            return queryset
-        return queryset.filter(
-            Q(actor__icontains=text)
-            | Q(slug__icontains=text)
-            | Q(tool__icontains=text)
-            | Q(trace_id__icontains=text)
-            | Q(error__icontains=text)
-        )
 
 
 class TraceFilterSet(EventFilterSet):

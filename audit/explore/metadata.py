@@ -32,7 +32,8 @@ def metadata_candidates(value: str) -> list:
 
 
 class _SqliteMetadataEquals(Expression):
-    """SQLite: `metadata` has `key` with a value equal to one of `candidates`, type for type.
+    """SQLite: `metadata` has `key` with a value equal to one of `candidates`, type for type
+    (no candidates: has `key` at all).
 
     Read through json_each rather than a JSON path: SQLite's paths cannot name a key
     that contains a double quote, and any printable key is valid metadata.
@@ -64,19 +65,29 @@ class _SqliteMetadataEquals(Expression):
             else:
                 conditions.append("(j.type = 'text' AND j.atom = %s)")
                 values.append(candidate)
-        sql = f"EXISTS (SELECT 1 FROM json_each({column}) AS j WHERE j.key = %s AND ({' OR '.join(conditions)}))"
+        matches = f" AND ({' OR '.join(conditions)})" if conditions else ""
+        sql = f"EXISTS (SELECT 1 FROM json_each({column}) AS j WHERE j.key = %s{matches})"
         return sql, (*params, self.key, *values)
 
 
-def metadata_match(queryset, *, key: str, values: list[str]):
-    """Keep events whose `metadata[key]` equals any of `values` (typed as metadata_candidates says)."""
+def metadata_condition(*, key: str, values: list[str], vendor: str) -> Q:
+    """`metadata[key]` equals any of `values` (typed as metadata_candidates says)."""
     candidates = [candidate for value in values for candidate in metadata_candidates(value)]
-    if connections[queryset.db].vendor != "postgresql":
-        return queryset.filter(_SqliteMetadataEquals(key, candidates))
+    if vendor != "postgresql":
+        return Q(_SqliteMetadataEquals(key, candidates))
     # Containment, not a key transform: `metadata @> {...}` is what the GIN index serves.
     condition = Q()
     for candidate in candidates:
         condition |= Q(metadata__contains={key: candidate})
-    return queryset.filter(condition)
+    return condition
 
 
+def metadata_has_key(*, key: str, vendor: str) -> Q:
+    if vendor != "postgresql":
+        return Q(_SqliteMetadataEquals(key, []))
+    return Q(metadata__has_key=key)
+
+
+def metadata_match(queryset, *, key: str, values: list[str]):
+    """Keep events whose `metadata[key]` equals any of `values`."""
+    return queryset.filter(metadata_condition(key=key, values=values, vendor=connections[queryset.db].vendor))

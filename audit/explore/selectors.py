@@ -11,14 +11,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db import connections
 from django.db.models import QuerySet
+from django.db.models.fields.json import KeyTextTransform
 from django.http import Http404
 
 from audit.accounts.models import Organization
 from audit.events.models import AuditEvent
 from audit.events.wire import WIRE_COLUMNS
 from audit.explore.filters import EventFilterSet, TraceFilterSet, filterset_bind
-from audit.explore.vocabulary import FACETS
+from audit.explore.suggestions import metadata_value_text
+from audit.explore.vocabulary import FACETS, METADATA_PREFIX
 from audit.ingest.models import TraceSummary
 
 EVENT_ORDER = ("-timestamp", "-id")  # newest first; id breaks ties in arrival order
@@ -49,9 +52,11 @@ class EventFacets:
 
 
 def event_facets(
-    *, org: Organization, filters: Mapping | None = None, limit: int = 10, window: int | None = None
+    *, org: Organization, filters: Mapping | None = None, limit: int = 10, window: int | None = None,
+    metadata_key: str | None = None,
 ) -> EventFacets:
-    """Counts of the matching events by decision, slug and actor, largest first.
+    """Counts of the matching events by each facet of the vocabulary (and by the value of
+    `metadata_key`, under `metadata.<key>`), largest first.
 
     Counted over the newest `window` matches, read in one query along the list's own
     index: exact whenever fewer match, and bounded at millions of matches, where three
@@ -61,10 +66,20 @@ def event_facets(
     window = window or settings.LENS_FACET_WINDOW
     events = filterset_bind(EventFilterSet, data=filters, queryset=AuditEvent.objects.filter(org=org)).qs
     names = [term.name for term in FACETS]
-    rows = list(events.order_by(*EVENT_ORDER).values_list(*(term.field for term in FACETS))[: window + 1])
+    columns = [term.field for term in FACETS]
+    if metadata_key:
+        names.append(METADATA_PREFIX + metadata_key)
+        postgres = connections[events.db].vendor == "postgresql"
+        # PostgreSQL reads just the key's text (->> writes numbers and booleans as the
+        # filter does); SQLite's JSON paths cannot name every key, so it reads the object.
+        columns.append(KeyTextTransform(metadata_key, "metadata") if postgres else "metadata")
+    rows = list(events.order_by(*EVENT_ORDER).values_list(*columns)[: window + 1])
     windowed = len(rows) > window
     counters = {name: Counter() for name in names}
     for row in rows[:window]:
+        if metadata_key and not postgres:
+            value = (row[-1] or {}).get(metadata_key)
+            row = (*row[:-1], None if value is None else metadata_value_text(value))
         for name, value in zip(names, row):
             counters[name][value] += 1
     return EventFacets(

@@ -23,6 +23,7 @@ CACHE_SECONDS = 60
 class FilterSuggestions:
     values: dict[str, list[str]] = field(default_factory=dict)  # filter name -> values
     metadata: dict[str, list[str]] = field(default_factory=dict)  # key -> values
+    metadata_keys: list[str] = field(default_factory=list)  # most frequent first
 
     @property
     def metadata_values(self) -> list[str]:
@@ -63,6 +64,7 @@ def filter_suggestions(*, org: Organization) -> FilterSuggestions:
     suggestions = FilterSuggestions(
         values={name: _top(counter) for name, counter in counters.items()},
         metadata={meta_key: _top(values) for meta_key, values in sorted(metadata.items())},
+        metadata_keys=_top(Counter({meta_key: values.total() for meta_key, values in metadata.items()})),
     )
     cache.set(key, suggestions, CACHE_SECONDS)
     return suggestions

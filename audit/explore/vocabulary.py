@@ -59,13 +59,14 @@ class FilterTerm:
 
 
 TERMS = (
-    FilterTerm("q", "Search", SEARCH, "Case-insensitive text in actor, slug, tool, trace id or error."),
+    FilterTerm("q", "Search", SEARCH, "A query in the Lens query language (docs/query-language.md): qualifiers "
+               "such as `tool:delete_*` or `-decision:allow`, and words or \"phrases\" searched in the whole event."),
     FilterTerm("decision", "Decision", CHOICE, "Policy decision.", field="decision", facet=True),
-    FilterTerm("outcome", "Outcome", CHOICE, "How the call ended.", field="outcome"),
+    FilterTerm("outcome", "Outcome", CHOICE, "How the call ended.", field="outcome", facet=True),
     FilterTerm("actor", "Actor", VALUES, "`X-Igris-User` of the call.", field="actor", facet=True, suggest=True),
     FilterTerm("slug", "Connection", VALUES, "Connection slug (`github-prod`).", field="slug", facet=True, suggest=True),
-    FilterTerm("tool", "Tool", VALUES, "Tool name (`create_issue`).", field="tool", suggest=True),
-    FilterTerm("method", "Method", VALUES, "MCP method (`tools/call`).", field="method", suggest=True),
+    FilterTerm("tool", "Tool", VALUES, "Tool name (`create_issue`).", field="tool", facet=True, suggest=True),
+    FilterTerm("method", "Method", VALUES, "MCP method (`tools/call`).", field="method", facet=True, suggest=True),
     FilterTerm("trace_id", "Trace id", EXACT, "Exact trace id.", field="trace_id"),
     FilterTerm("since", "Since", MOMENT, f"Inclusive lower bound: {TIME_HELP}.", field="timestamp", lookup="gte"),
     FilterTerm("until", "Until", MOMENT, f"Inclusive upper bound: {TIME_HELP}.", field="timestamp", lookup="lte"),
@@ -88,3 +89,56 @@ def is_filter_param(name: str) -> bool:
 def filter_params(query) -> dict[str, list[str]]:
     """The filter parameters of a query dict, name -> values (for records and manifests)."""
     return {name: query.getlist(name) for name in sorted(query) if is_filter_param(name)}
+
+
+# --- the query language (SPEC §7): its qualifiers, stated once -------------------------
+# The parser (audit/explore/query/) accepts these names, the search box's autocomplete
+# and syntax card list them, and facet clicks write them.
+
+MATCH = "match"  # case-insensitive, `*` wildcards, comma for OR
+METADATA_MATCH = "metadata"  # metadata.<key>:<value>, typed as the metadata filter
+COMPARE = "compare"  # >, >=, <, <=, = on a number
+WINDOW = "window"  # a time bound, as `since`/`until`
+PRESENCE = "presence"  # a field is present (has:) or null/empty (no:)
+
+
+@dataclass(frozen=True)
+class Qualifier:
+    name: str  # what is typed before the colon
+    kind: str
+    help: str
+    example: str
+    field: str | None = None  # the event field it reads (audit/events/fields.py)
+    key: str | None = None  # the member of a JSON field (the rule's id or policy)
+    param: str | None = None  # the structured filter of the same field: its values are suggested
+
+    @property
+    def column(self) -> str | None:
+        return BY_NAME[self.field].storage if self.field else None
+
+
+QUALIFIERS = (
+    Qualifier("actor", MATCH, "who made the call", "actor:alice@company.com", field="actor", param="actor"),
+    Qualifier("slug", MATCH, "the connection", "slug:github-*", field="slug", param="slug"),
+    Qualifier("tool", MATCH, "the tool name", "tool:delete_*", field="tool", param="tool"),
+    Qualifier("method", MATCH, "the MCP method", "method:tools/list", field="method", param="method"),
+    Qualifier("decision", MATCH, "allow, deny or alert", "decision:deny,alert", field="decision", param="decision"),
+    Qualifier("outcome", MATCH, "how the call ended", "outcome:*error", field="outcome", param="outcome"),
+    Qualifier("trace", MATCH, "the trace id", "trace:trace-7f3a", field="trace_id"),
+    Qualifier("rule", MATCH, "the id of the rule that fired", "rule:r-del", field="rule", key="id"),
+    Qualifier("policy", MATCH, "the policy of the rule that fired", "policy:github-guardrails", field="rule", key="policy"),
+    Qualifier("metadata", METADATA_MATCH, "a metadata key equals a value", "metadata.env:production", field="metadata"),
+    Qualifier("status", COMPARE, "the HTTP status", "status:>=500", field="status_code"),
+    Qualifier("duration", COMPARE, "gateway time in ms", "duration:>1000", field="duration_ms"),
+    Qualifier("since", WINDOW, "from this time on", "since:24h", field="timestamp"),
+    Qualifier("until", WINDOW, "up to this time", "until:2026-11-23T10:00:00Z", field="timestamp"),
+    Qualifier("has", PRESENCE, "the field is present", "has:rule"),
+    Qualifier("no", PRESENCE, "the field is null or empty", "no:actor"),
+)
+QUALIFIER_BY_NAME = {qualifier.name: qualifier for qualifier in QUALIFIERS}
+QUALIFIER_BY_PARAM = {qualifier.param: qualifier for qualifier in QUALIFIERS if qualifier.param}
+# What has:/no: can name (besides metadata.<key>): qualifier-style name -> event field.
+PRESENCE_FIELDS = {
+    "actor": "actor", "tool": "tool", "arguments": "arguments", "rule": "rule", "reason": "reason",
+    "error": "error", "metadata": "metadata", "duration": "duration_ms", "status": "status_code", "server": "server",
+}

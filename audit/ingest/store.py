@@ -18,6 +18,7 @@ from django.utils.module_loading import import_string
 from audit.accounts.models import Organization
 from audit.events.fields import SENDER_FIELDS, TIME
 from audit.events.models import AuditEvent
+from audit.events.search_text import event_search_text
 from audit.events.wire import format_timestamp
 from audit.ingest.door import event_id, validate_event
 from audit.ingest.models import IngestConflict
@@ -168,7 +169,7 @@ def events_store_now(*, org_id: int, raw_events: list[dict], received_at: str | 
 _COPY_SQL = (
     "COPY audit_auditevent (org_id, "
     + ", ".join(field.storage for field in SENDER_FIELDS)
-    + ", received_at, content_hash, seq, chain_hash) FROM STDIN"
+    + ", received_at, content_hash, seq, chain_hash, search_text) FROM STDIN"
 )
 _JSON_AT = tuple(index for index, field in enumerate(SENDER_FIELDS) if field.is_json)
 
@@ -178,7 +179,7 @@ def _copy_row(org_id, event, received_at, digest, seq, chain_hash):
     for index in _JSON_AT:
         if values[index] is not None:
             values[index] = json.dumps(values[index])
-    return (org_id, *values, received_at, digest, seq, chain_hash)
+    return (org_id, *values, received_at, digest, seq, chain_hash, event_search_text(event))
 
 
 def _copy_events(org_id, rows, received_at):
@@ -199,4 +200,7 @@ def _event_row(org_id, received, event, digest, seq, chain_hash) -> AuditEvent:
         field.storage: datetime.fromisoformat(event[field.name]) if field.kind == TIME else event[field.name]
         for field in SENDER_FIELDS
     }
-    return AuditEvent(org_id=org_id, received_at=received, content_hash=digest, seq=seq, chain_hash=chain_hash, **columns)
+    return AuditEvent(
+        org_id=org_id, received_at=received, content_hash=digest, seq=seq, chain_hash=chain_hash,
+        search_text=event_search_text(event), **columns,
+    )

@@ -2,13 +2,15 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 from django.views.generic import RedirectView
 
-from audit.web import alerts, integrity, policy, views
+from audit.web import alerts, integrity, policy, saved_views, views
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/events/", permanent=False), name="home"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),  # POST only (Django 5)
     path("events/", views.event_list, name="event-list"),
+    path("views/", saved_views.saved_view_create, name="saved-view-create"),
+    path("views/<int:view_id>/delete/", saved_views.saved_view_delete, name="saved-view-delete"),
     path("events/<str:event_id>/", views.event_detail, name="event-detail"),
     path("traces/", views.trace_list, name="trace-list"),
     path("traces/<path:trace_id>/", views.trace_detail, name="trace-detail"),

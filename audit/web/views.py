@@ -21,10 +21,13 @@ from audit.explore.filters import EventFilterSet, FilterError, filterset_bind
 from audit.explore.pagination import CURSOR_PARAM, BadPage, keyset_page
 from audit.explore.suggestions import filter_suggestions, metadata_value_text
 from audit.explore.timeline import timeline_build
-from audit.explore.vocabulary import FACETS, METADATA_PREFIX, PANEL_TEXT, filter_params, is_filter_param
+from audit.explore.saved_views import saved_view_is_own, saved_view_list
+from audit.explore.vocabulary import METADATA_PREFIX, PANEL_TEXT, filter_params, is_filter_param
+from audit.web.search import FACET_KEY_PARAM, facets_build, syntax_card
 
 PAGE_SIZE = 50
 HALF_PAIR_KEYS = ("meta_key", "meta_value")
+PAGE_PARAMS = (CURSOR_PARAM, FACET_KEY_PARAM, *HALF_PAIR_KEYS)  # in the URL, but no filters
 TIME_PRESETS = (("15m", "15 min"), ("1h", "1 h"), ("24h", "24 h"), ("7d", "7 days"), ("", "Any time"))
 
 
@@ -79,7 +82,7 @@ def _query(key: str, value: str) -> QueryDict:
 
 def _filter_params(query: QueryDict) -> QueryDict:
     params = query.copy()
-    for key in (CURSOR_PARAM, *HALF_PAIR_KEYS):
+    for key in PAGE_PARAMS:
         params.pop(key, None)
     return params
 
@@ -94,8 +97,7 @@ def _half_pair_errors(query: QueryDict) -> dict:
 
 def _unknown_param_errors(query: QueryDict) -> dict:
     """A parameter that is no filter (a typo, say) is reported, never silently ignored."""
-    known = (CURSOR_PARAM, *HALF_PAIR_KEYS)
-    return {name: ["is not a filter"] for name in query if name not in known and not is_filter_param(name)}
+    return {name: ["is not a filter"] for name in query if name not in PAGE_PARAMS and not is_filter_param(name)}
 
 
 def _errors(errors: dict) -> dict:
@@ -105,6 +107,15 @@ def _errors(errors: dict) -> dict:
         key = "metadata" if name.startswith(METADATA_PREFIX) else "filter" if name == "__all__" else name
         grouped.setdefault(key, []).extend(f"{name[len(METADATA_PREFIX):]}: {m}" if key == "metadata" else m for m in messages)
     return grouped
+
+
+def _saved_views(request, params: QueryDict) -> list[dict]:
+    caller = request_caller(request)
+    current = params.urlencode()
+    return [
+        {"view": view, "own": saved_view_is_own(view, caller=caller), "current": view.query == current}
+        for view in saved_view_list(caller=caller)
+    ]
 
 
 def _panel_context(*, org, params: QueryDict, errors: dict, action: str) -> dict:
@@ -143,27 +154,8 @@ def _panel_context(*, org, params: QueryDict, errors: dict, action: str) -> dict
         ],
         "metadata_filters": metadata_filters,
         "active_filters": active,
+        "syntax": syntax_card(),
     }
-
-
-def _facets(*, counts: dict, params: QueryDict) -> list[dict]:
-    facets = []
-    for term in FACETS:
-        param, label = term.name, term.label
-        items = counts.get(param, [])
-        top = max((count for _, count in items), default=0) or 1
-        current = params.getlist(param)
-        facets.append(
-            {
-                "param": param,
-                "label": label,
-                "items": [
-                    {"value": value, "count": count, "share": 100.0 * count / top, "active": value in current}
-                    for value, count in items
-                ],
-            }
-        )
-    return facets
 
 
 def _page(request, queryset, *, time_field):
@@ -192,7 +184,10 @@ def _browse(request, org, *, template: str, nav: str, rows):
         errors = {**_errors(error.errors), **errors}
     except BadPage as error:
         errors = {"page": [str(error)]}
-    context = {"org": org, "nav": nav, **found, **_panel_context(org=org, params=params, errors=errors, action=request.path)}
+    context = {
+        "org": org, "nav": nav, **found, **_panel_context(org=org, params=params, errors=errors, action=request.path),
+        "saved_views": _saved_views(request, params), "current_query": params.urlencode(),
+    }
     return render(request, template, context, status=400 if errors else 200)
 
 
@@ -200,8 +195,12 @@ def _browse(request, org, *, template: str, nav: str, rows):
 def event_list(request, org):
     def rows(params):
         page = _page(request, selectors.event_list(org=org, filters=params), time_field="timestamp")
-        counted = selectors.event_facets(org=org, filters=params)
-        facets = _facets(counts=counted.counts, params=params)
+        chosen_key = request.GET.get(FACET_KEY_PARAM, "").strip()[:128] or None
+        keys = filter_suggestions(org=org).metadata_keys
+        metadata_key = chosen_key or (keys[0] if keys else None)
+        counted = selectors.event_facets(org=org, filters=params, metadata_key=metadata_key)
+        facets = facets_build(counts=counted.counts, params=params, metadata_key=metadata_key,
+                              chosen_key=chosen_key, metadata_keys=keys)
         _record(request, "event-list")
         return {"page": page, "events": page.rows, "facets": facets, "facet_window": counted.window}
 

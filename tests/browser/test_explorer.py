@@ -107,12 +107,12 @@ def test_log_in_filter_open_an_event_and_follow_its_trace(page, world):
     page.get_by_role("button", name="Apply filters").click()
     page.wait_for_url("**/events/?decision=deny&decision=alert")
     assert sorted(_rows(page).evaluate_all("rows => rows.map(r => r.dataset.eventId)")) == ["run-2", "run-3"]
-    page.locator(".facet a[title='Filter: decision = deny']").click()
-    page.wait_for_url("**/events/?decision=deny")
+    page.locator(".facet a[title='Add decision:deny']").click()
+    page.wait_for_url("**/events/?decision=deny&decision=alert&q=decision%3Adeny")
     assert _rows(page).evaluate_all("rows => rows.map(r => r.dataset.eventId)") == ["run-3"]
     assert "d-deny" in _rows(page).first.get_attribute("class")
     export = page.get_by_role("link", name="CSV").get_attribute("href")
-    assert export == "/api/v1/audit-events/export?format=csv&decision=deny"
+    assert export == "/api/v1/audit-events/export?format=csv&decision=deny&decision=alert&q=decision%3Adeny"
 
     # Open the denied event: why it was denied, and the way to its trace.
     _rows(page).first.locator("td:nth-child(2) a").click()

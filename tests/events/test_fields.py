@@ -16,7 +16,7 @@ def test_every_declared_field_has_its_column():
             assert not column.null, field.name
         if field.kind == fields.TEXT and column.get_internal_type() == "CharField":
             assert column.max_length >= (field.max_length or 64), field.name
-    declared = {field.storage for field in fields.OUTPUT_FIELDS}
+    declared = {field.storage for field in fields.OUTPUT_FIELDS + fields.STORAGE_FIELDS}
     lens_only = {"id", "org", "content_hash"}
     assert {f.name for f in AuditEvent._meta.concrete_fields} - lens_only == declared
 
@@ -29,7 +29,8 @@ def test_wire_form_csv_copy_and_chain_follow_the_declaration_order(org):
     assert chain.CHAINED_FIELDS == (*fields.WIRE_NAMES, "received_at", "seq")
     copy_columns = store._COPY_SQL.split("(", 1)[1].split(")", 1)[0].split(", ")
     assert copy_columns == ["org_id", *(field.storage for field in fields.SENDER_FIELDS),
-                            "received_at", "content_hash", "seq", "chain_hash"]
+                            "received_at", "content_hash", "seq", "chain_hash",
+                            *(field.storage for field in fields.STORAGE_FIELDS)]
 
 
 def test_the_choices_are_the_declared_ones():

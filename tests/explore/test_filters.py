@@ -146,7 +146,8 @@ def test_absolute_time_bounds_are_inclusive(events):
     "params, expected",
     [
         ("q=alice", 2),
-        ("q=GITHUB", 2),  # case-insensitive
+        ("q=GITHUB", 5),  # case-insensitive; every event's rule policy is github-guardrails
+        ("q=GITHUB -policy:github*", 0),
         ("q=delete_", 1),  # tool
         ("q=slash", 1),  # trace id
         ("q=bad gateway", 1),  # error text
@@ -156,6 +157,7 @@ def test_absolute_time_bounds_are_inclusive(events):
     ],
 )
 def test_free_text(events, params, expected):
+    # The query language itself is tested in tests/explore/query/.
     assert count(params, events) == expected
 
 
@@ -178,7 +180,8 @@ def test_plain_dict_with_lists_binds_like_a_query_dict(events):
         ("actor=a%00b", "actor", "control characters"),
         ("trace_id=" + "x" * 129, "trace_id", "at most 128 characters"),
         ("slug=" + "s" * 65, "slug", "at most 64 characters"),
-        ("q=" + "q" * 201, "q", "at most 200 characters"),
+        ("q=" + "q" * 2001, "q", "position 2001: expected at most 2000 characters"),
+        ("q=actor:", "q", "position 7: expected a value"),
     ],
 )
 def test_invalid_values_name_the_parameter(params, parameter, fragment, db):

@@ -56,13 +56,33 @@ def test_event_facets_count_the_current_filter(stored, org, django_assert_num_qu
     assert facets.window is None
     assert facets.counts == {
         "decision": [("allow", 2), ("alert", 1), ("deny", 1)],
-        "slug": [("github-prod", 3), ("slack-prod", 1)],
+        "outcome": [("success", 3), ("denied", 1)],
         "actor": [("alice@company.com", 3), ("bob@company.com", 1)],
+        "slug": [("github-prod", 3), ("slack-prod", 1)],
+        "tool": [("list_issues", 4)],
+        "method": [("tools/call", 4)],
     }
     facets = selectors.event_facets(org=org, filters=QueryDict("trace_id=t&decision=allow&decision=alert"))
     assert facets.counts["decision"] == [("alert", 1), ("allow", 1)]
     assert facets.counts["slug"] == [("github-prod", 1), ("slack-prod", 1)]
     assert selectors.event_facets(org=org, filters=None, limit=1).counts["slug"] == [("github-prod", 3)]
+
+
+def test_event_facets_count_a_chosen_metadata_key(org, django_assert_num_queries):
+    store_events(
+        org,
+        wire_event(metadata={"env": "production", "ticket": 4711}),
+        wire_event(metadata={"env": "production", "ticket": "4711"}),
+        wire_event(metadata={"env": "staging", "dry_run": True}),
+        wire_event(metadata={"dry_run": False}),
+    )
+    with django_assert_num_queries(1):
+        counts = selectors.event_facets(org=org, metadata_key="env").counts
+    assert counts["metadata.env"] == [("production", 2), ("staging", 1), (None, 1)]
+    counts = selectors.event_facets(org=org, filters=QueryDict("q=-no:metadata.ticket"), metadata_key="ticket").counts
+    assert counts["metadata.ticket"] == [("4711", 2)]  # a number and a string read alike, as the filter types them
+    assert selectors.event_facets(org=org, metadata_key="dry_run").counts["metadata.dry_run"][:2] == [
+        (None, 2), ("false", 1)]
 
 
 def test_event_facets_past_the_window_count_the_newest_matches(stored, org):

@@ -23,14 +23,14 @@ from django.test import Client
 from django.urls import URLResolver, get_resolver, reverse
 
 from audit.accounts import services
-from audit.models import ApiKey
+from audit.models import ApiKey, SavedView
 from tests.factories import store_event
 
 ROOT = Path(__file__).resolve().parents[2]
 THEIR_EVENT, THEIR_TRACE, THEIR_ACTOR = "globex-secret-evt", "globex/secret trace", "secret-actor@globex.example"
 THEIR_PK = 987_654  # their alert destination's and alert rule's id
-# Values for each URL parameter: the other organization's ids (and an action that exists).
-THEIR_IDS = {"event_id": THEIR_EVENT, "trace_id": THEIR_TRACE, "pk": THEIR_PK, "action": "delete"}
+# Values for each URL parameter: the other organization's ids (its saved view's is set by `data`).
+THEIR_IDS = {"event_id": THEIR_EVENT, "trace_id": THEIR_TRACE, "pk": THEIR_PK, "action": "delete", "view_id": None}
 
 
 def _routes(patterns=None, prefix=""):
@@ -63,6 +63,10 @@ def data(org, other_org):
     theirs = Destination.objects.create(pk=THEIR_PK, org=other_org, name="globex only", kind="webhook",
                                         url="https://hooks.globex.example/x")
     AlertRule.objects.create(pk=THEIR_PK, org=other_org, name="globex only", query="x", destination=theirs)
+    stranger = services.user_create(org=other_org, username="globex-user", password="globex-pass-123")
+    view = SavedView.objects.create(org=other_org, owner_user=stranger, name="globex only", shared=True,
+                                    query=f"actor={quote(THEIR_ACTOR)}")
+    THEIR_IDS["view_id"] = view.pk
 
 
 @pytest.fixture

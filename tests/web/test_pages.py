@@ -125,14 +125,24 @@ def test_a_form_submission_is_redirected_to_its_canonical_url(user_client, mixed
     assert _ids(user_client.get(response["Location"])) == ["b2"]
 
 
-def test_facets_count_the_current_filter_and_filter_on_click(user_client, mixed):
+def test_facets_count_the_current_filter_and_add_a_query_term_on_click(user_client, mixed):
     html = user_client.get("/events/?metadata.env=production").content.decode()
     facets = html[html.index('class="facets"'):html.index('class="table-wrap"')]
     # decision: allow 2, alert 1 (b1 is staging, so deny is absent)
-    assert re.search(r'href="\?metadata.env=production&amp;decision=allow"[^>]*>.*?<span class="count">2</span>', facets, re.S)
-    assert re.search(r'href="\?metadata.env=production&amp;decision=alert"[^>]*>.*?<span class="count">1</span>', facets, re.S)
-    assert "decision=deny" not in facets
-    assert re.search(r'href="\?metadata.env=production&amp;actor=bob%40company.com"', facets)
+    assert re.search(r'href="\?metadata.env=production&amp;q=decision%3Aallow"[^>]*>.*?<span class="count">2</span>', facets, re.S)
+    assert re.search(r'href="\?metadata.env=production&amp;q=decision%3Aalert"[^>]*>.*?<span class="count">1</span>', facets, re.S)
+    assert "decision%3Adeny" not in facets
+    assert 'href="?metadata.env=production&amp;q=actor%3Abob%40company.com"' in facets
+    for facet in ("Outcome", "Tool", "Method", "metadata.env"):  # the most common key is counted
+        assert f"<h2>{facet}</h2>" in facets
+    # A click on a term already in the query removes it; the other terms stay.
+    html = user_client.get("/events/?q=decision%3Aallow+-actor%3Acarol*").content.decode()
+    facets = html[html.index('class="facets"'):html.index('class="table-wrap"')]
+    assert 'href="?q=-actor%3Acarol%2A" aria-current="true"' in facets
+    assert 'href="?q=decision%3Aallow+-actor%3Acarol%2A+slug%3Agithub-prod"' in facets
+    # Another metadata key is one click away, and stays chosen.
+    html = user_client.get("/events/?facet=team").content.decode()
+    assert "<h2>metadata.team</h2>" in html and 'href="?q=metadata.team%3Adata&amp;facet=team"' in html
 
 
 def test_export_links_carry_the_same_filters(user_client, mixed):
@@ -228,13 +238,16 @@ def test_chain_draws_calls_in_order_at_their_offsets(user_client, org):
 @pytest.mark.parametrize("rows", [5, 50])
 def test_list_page_queries_do_not_grow_with_rows(user_client, org, rows, django_assert_num_queries):
     store_events(org, *[wire_event(trace_id=f"t-{n % 7}", actor=f"user{n % 9}@x.com", metadata={"k": str(n)}) for n in range(rows)])
-    # session, user, membership+org, suggestions, page, facets, access record
-    with django_assert_num_queries(7):
+    # session, user, membership+org, suggestions, page, facets, access record, saved views
+    with django_assert_num_queries(8):
         assert user_client.get("/events/?metadata.k=1").status_code == 200
-    with django_assert_num_queries(6):  # suggestions now cached
+    with django_assert_num_queries(7):  # suggestions now cached
         assert user_client.get("/events/").status_code == 200
-    with django_assert_num_queries(5):  # session, user, membership+org, one page of trace summaries, access record
-        assert user_client.get("/traces/?metadata.k=1").status_code == 200
+    with django_assert_num_queries(7):  # a query, a chosen metadata facet key: still one page, one facet read
+        assert user_client.get("/events/?q=user1*+-no:actor+metadata.k:1&facet=k").status_code == 200
+    # session, user, membership+org, one page of trace summaries, access record, saved views
+    with django_assert_num_queries(6):
+        assert user_client.get("/traces/?metadata.k=1&q=-decision:deny").status_code == 200
 
 
 @pytest.mark.parametrize("rows", [5, 50])

@@ -1,0 +1,73 @@
+"""The events page's search: facets whose clicks write query terms, the syntax card,
+and what the search box's autocomplete offers (read from the page by static/js/lens.js)."""
+
+from django.http import QueryDict
+
+from audit.explore.pagination import CURSOR_PARAM
+from audit.explore.query.terms import QueryTerms, term_text
+from audit.explore.vocabulary import (
+    FACETS, METADATA_MATCH, METADATA_PREFIX, PRESENCE_FIELDS, QUALIFIER_BY_PARAM, QUALIFIERS,
+)
+
+FACET_KEY_PARAM = "facet"  # which metadata key the metadata facet counts (not a filter)
+FACET_KEY_CHOICES = 6
+
+
+def _href(params: QueryDict, *, q: str, facet_key: str | None) -> str:
+    query = params.copy()
+    query.pop(CURSOR_PARAM, None)
+    if q:
+        query["q"] = q
+    else:
+        query.pop("q", None)
+    if facet_key:
+        query[FACET_KEY_PARAM] = facet_key
+    return "?" + query.urlencode() if query else "./"
+
+
+def _facet(*, param, label, qualifier, items, params, query: QueryTerms, chosen_key) -> dict:
+    top = max((count for _, count in items), default=0) or 1
+    current = params.getlist(param)
+    rows = []
+    for value, count in items:
+        term = term_text(qualifier, value) if value is not None else term_text("no", qualifier)
+        in_query = query.has(term)
+        rows.append({
+            "value": value, "count": count, "share": 100.0 * count / top, "term": term, "in_query": in_query,
+            "active": in_query or (value is not None and value in current),
+            "href": _href(params, q=query.toggle(term), facet_key=chosen_key),
+        })
+    return {"param": param, "label": label, "items": rows}
+
+
+def facets_build(*, counts: dict, params: QueryDict, metadata_key: str | None, chosen_key: str | None,
+                 metadata_keys: list[str]) -> list[dict]:
+    """The facets of the events page; a click adds the value's term to `q` (or removes it)."""
+    query = QueryTerms(params.get("q"))
+    facets = [
+        _facet(param=term.name, label=term.label, qualifier=QUALIFIER_BY_PARAM[term.name].name,
+               items=counts.get(term.name, []), params=params, query=query, chosen_key=chosen_key)
+        for term in FACETS
+    ]
+    if metadata_key:
+        name = METADATA_PREFIX + metadata_key
+        facet = _facet(param=name, label=name, qualifier=name, items=counts.get(name, []), params=params,
+                       query=query, chosen_key=chosen_key)
+        facet["keys"] = [
+            {"key": key, "href": _href(params, q=params.get("q", ""), facet_key=key), "active": key == metadata_key}
+            for key in metadata_keys[:FACET_KEY_CHOICES]
+        ]
+        facets.append(facet)
+    return facets
+
+
+def syntax_card() -> dict:
+    """What the syntax card lists, and the autocomplete reads from it."""
+    return {
+        "qualifiers": [
+            {"name": "metadata.<key>" if q.kind == METADATA_MATCH else q.name, "insert": "metadata." if q.kind ==
+             METADATA_MATCH else f"{q.name}:", "help": q.help, "example": q.example, "values_for": q.param or ""}
+            for q in QUALIFIERS
+        ],
+        "presence_fields": list(PRESENCE_FIELDS),
+    }
