@@ -33,7 +33,7 @@ def test_an_admin_verifies_now_and_sees_the_result(page, world):
     assert page.locator("table.data tbody tr").count() == 2
     page.get_by_role("button", name="Verify now").click()
     page.wait_for_url("**/integrity/")
-    assert "Verification started" in page.locator(".notices").inner_text()
+    assert "Verification started" in page.locator(".messages").inner_text()
     assert "chain intact: seq 1–13" in page.locator(".verification").inner_text()
     page.screenshot(path=ARTIFACTS / "integrity.png", full_page=True)
 
