@@ -38,13 +38,15 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Outermost of ours: every answer carries the policy, error answers of middleware too.
+    "audit.web.middleware.ContentSecurityPolicyMiddleware",
+    "audit.web.middleware.QueryParameterLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "audit.web.middleware.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "lens.urls"
