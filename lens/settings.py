@@ -96,6 +96,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Lens keeps no uploads; a prefix of their own keeps Django's live test server from
+# taking every path (/traces/..%2F…/ included) for a media file.
+MEDIA_URL = "media/"
 
 CACHES = {
     "default": (
@@ -132,6 +135,10 @@ CELERY_IMPORTS = ("audit.ingest.tasks", "audit.integrity.tasks")
 LENS_MAX_BODY_BYTES = env.int("LENS_MAX_BODY_BYTES", default=16 * 1024 * 1024)
 LENS_MAX_BATCH_EVENTS = env.int("LENS_MAX_BATCH_EVENTS", default=5000)
 LENS_MAX_EVENT_BYTES = env.int("LENS_MAX_EVENT_BYTES", default=256 * 1024)
+# An event's timestamp may be at most this far ahead of Lens's clock (the gateway's may
+# run ahead) and at most this old; others are `invalid` in their receipt.
+LENS_MAX_CLOCK_SKEW_SECONDS = env.int("LENS_MAX_CLOCK_SKEW_SECONDS", default=300)
+LENS_MAX_EVENT_AGE_DAYS = env.int("LENS_MAX_EVENT_AGE_DAYS", default=3650)
 LENS_INGEST_RATE = env.str("LENS_INGEST_RATE", default="600/min")
 LENS_READ_RATE = env.str("LENS_READ_RATE", default="1200/min")
 # Failed API-key attempts allowed per client address and window; past it, 429.

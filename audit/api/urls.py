@@ -29,8 +29,8 @@ register_converter(TraceIdConverter, "trace_id")
 
 urlpatterns = [
     path("audit-events", events.AuditEventCollectionView.as_view(), name="api-audit-events"),
-    # Before the detail route: SPEC fixes this path, so an event whose id is "export" is
-    # reachable through the list (?q=…) and export, not at /audit-events/export.
+    # Before the detail route; "export" (like every name of a sub-path here) is a reserved
+    # event id (audit/events/fields.py RESERVED_IDS), so no event hides behind it.
     path("audit-events/export", events.AuditEventExportView.as_view(), name="api-audit-events-export"),
     path("audit-events/<event_id:event_id>", events.AuditEventDetailView.as_view(), name="api-audit-event"),
     path("traces", traces.TraceListView.as_view(), name="api-traces"),

@@ -15,7 +15,7 @@ from django.utils import timezone
 from audit.accounts.models import Organization
 from audit.events.wire import format_timestamp
 from audit.ingest import outbox, tasks
-from audit.ingest.door import BodyError, event_id, parse_body, validate_event
+from audit.ingest.door import BodyError, TimeWindow, event_id, parse_body, validate_event
 from audit.ingest.models import PendingBatch
 from audit.ingest.store import stored_content_hashes
 from audit.integrity import chain
@@ -58,8 +58,9 @@ def events_receive(*, org: Organization, body: bytes, content_type: str) -> Inge
 
     result = IngestReceipts()
     candidates = {}  # event id -> (content hash, clean event)
+    window = TimeWindow.now()
     for index, raw in enumerate(items):
-        event, errors = validate_event(raw, max_bytes=settings.LENS_MAX_EVENT_BYTES)
+        event, errors = validate_event(raw, max_bytes=settings.LENS_MAX_EVENT_BYTES, window=window)
         if event is None:
             sent_id = raw.get("id") if isinstance(raw, dict) else None
             receipt_id = sent_id if isinstance(sent_id, str) and len(sent_id) <= 64 else None

@@ -2,9 +2,11 @@
 format_html/escape here: nothing from an event is ever marked safe unescaped."""
 
 import json
+from urllib.parse import quote
 
 from django import template
 from django.http import QueryDict
+from django.urls import reverse
 from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
@@ -73,6 +75,16 @@ def href_page(params, cursor):
     query = _params(params)
     query[CURSOR_PARAM] = cursor.encode()
     return "?" + query.urlencode()
+
+
+@register.simple_tag
+def trace_url(trace_id, api=False):
+    """A trace's page (or API) URL with the id percent-encoded whole, `/` included: an id
+    like `../../events/evt-1` stays one path segment, which a browser cannot resolve to
+    another page as it did with `{% url %}` (that leaves `/` and `..` as they are).
+    Ids `.` and `..` are refused at the door: no encoding keeps a browser from resolving them."""
+    base = reverse("api-traces") + "/" if api else reverse("trace-list")
+    return base + quote(trace_id, safe="") + ("" if api else "/")
 
 
 @register.simple_tag
