@@ -260,7 +260,7 @@ def test_any_trace_id_gets_a_working_link(user_client, org):
     store_events(org, wire_event(id="odd", trace_id=odd))
     html = user_client.get("/events/").content.decode()
     href = re.search(r'href="(/traces/[^"]+)" title="Open trace', html).group(1)
-    assert href == "/traces/run/42%3Fx=1%23frag%20%C3%BC/"
+    assert href == "/traces/run%2F42%3Fx%3D1%23frag%20%C3%BC/"  # one path segment, whatever the id holds
     page = user_client.get(href)
     assert page.status_code == 200 and 'data-event-id="odd"' in page.content.decode()
 
