@@ -112,8 +112,9 @@ class AuditEventExportView(ReadView):
             "* `ndjson` (default): one wire-format JSON object per line, values exactly as stored.\n"
             "* `csv`: a header row of the wire field names, then one row per event (RFC 4180, UTF-8). Nested "
             "fields (`arguments`, `rule`, `metadata`, `server`) are compact JSON text in their cell; null is an "
-            "empty cell. Text cells beginning with `=`, `+`, `-`, `@`, tab or CR get a leading `'` so spreadsheets "
-            "do not evaluate them; use NDJSON for exact values.\n\n"
+            "empty cell. A text cell a spreadsheet would evaluate (`=`, `+`, `-`, `@`, their fullwidth and small "
+            "forms or the minus sign, even after spaces and invisible characters; or a leading tab or line break) "
+            "gets a leading `'` so spreadsheets show it; use NDJSON for exact values.\n\n"
             "On PostgreSQL the export reads one consistent snapshot."
         ),
         parameters=[
