@@ -9,6 +9,7 @@ from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from audit.accounts.access_log import access_record
+from audit.accounts.caller import request_caller
 from audit.api import serializers as s
 from audit.api.permissions import CanRead
 from audit.api.throttling import ReadThrottle
@@ -87,7 +88,7 @@ def api_page(queryset, request, *, time_field: str) -> ApiPage:
     params = request.query_params
     page = keyset_page(
         queryset=queryset, time_field=time_field, size=page_size(params.get(PAGE_SIZE_PARAM)),
-        cursor=params.get(CURSOR_PARAM),
+        org_id=request_caller(request).org.pk, cursor=params.get(CURSOR_PARAM),
     )
     result = ApiPage(items=page.rows)
     if page.older is not None:

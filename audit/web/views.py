@@ -166,8 +166,10 @@ def _facets(*, counts: dict, params: QueryDict) -> list[dict]:
     return facets
 
 
-def _page(request, queryset, *, time_field):
-    return keyset_page(queryset=queryset, time_field=time_field, size=PAGE_SIZE, cursor=request.GET.get(CURSOR_PARAM))
+def _page(request, org, queryset, *, time_field):
+    return keyset_page(
+        queryset=queryset, time_field=time_field, size=PAGE_SIZE, org_id=org.pk, cursor=request.GET.get(CURSOR_PARAM)
+    )
 
 
 def _record(request, action, target=""):
@@ -199,7 +201,7 @@ def _browse(request, org, *, template: str, nav: str, rows):
 @org_view
 def event_list(request, org):
     def rows(params):
-        page = _page(request, selectors.event_list(org=org, filters=params), time_field="timestamp")
+        page = _page(request, org, selectors.event_list(org=org, filters=params), time_field="timestamp")
         counted = selectors.event_facets(org=org, filters=params)
         facets = _facets(counts=counted.counts, params=params)
         _record(request, "event-list")
@@ -211,7 +213,7 @@ def event_list(request, org):
 @org_view
 def trace_list(request, org):
     def rows(params):
-        page = _page(request, selectors.trace_list(org=org, filters=params), time_field="started_at")
+        page = _page(request, org, selectors.trace_list(org=org, filters=params), time_field="started_at")
         for trace in page.rows:
             trace.span_ms = (trace.ended_at - trace.started_at) / timedelta(milliseconds=1)
         _record(request, "trace-list")
