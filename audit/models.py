@@ -2,10 +2,11 @@
 
 from audit.accounts.models import AccessRecord, ApiKey, Membership, Organization
 from audit.events.models import AuditEvent, Decision, Outcome
-from audit.ingest.models import IngestConflict, PendingBatch, TraceSummary
+from audit.ingest.models import IngestClaim, IngestConflict, PendingBatch, TraceSummary
 from audit.integrity.models import ChainVerification
 
 __all__ = [
-    "AccessRecord", "ApiKey", "AuditEvent", "ChainVerification", "Decision", "IngestConflict", "Membership",
+    "AccessRecord", "ApiKey", "AuditEvent", "ChainVerification", "Decision", "IngestClaim", "IngestConflict",
+    "Membership",
     "Organization", "Outcome", "PendingBatch", "TraceSummary",
 ]

@@ -70,6 +70,8 @@ class AccessRecord(models.Model):
         EXPORT = "export"
         TRACE_LIST = "trace-list"
         TRACE_VIEW = "trace-view"
+        INTEGRITY = "integrity"
+        CONFLICT_LIST = "conflict-list"
 
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="access_records")
     at = models.DateTimeField()
