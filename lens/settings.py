@@ -61,6 +61,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "audit.web.context.caller",
             ],
         },
     },
@@ -143,6 +144,8 @@ LENS_INGEST_RATE = env.str("LENS_INGEST_RATE", default="600/min")
 LENS_READ_RATE = env.str("LENS_READ_RATE", default="1200/min")
 # Failed API-key attempts allowed per client address and window; past it, 429.
 LENS_AUTH_FAILURE_RATE = env.str("LENS_AUTH_FAILURE_RATE", default="30/min")
+# A page of a trace's chain in the API holds about this many bytes of events at most.
+LENS_TRACE_PAGE_BYTES = env.int("LENS_TRACE_PAGE_BYTES", default=1024 * 1024)
 # Facet counts on the event list cover at most this many of the newest matches.
 LENS_FACET_WINDOW = env.int("LENS_FACET_WINDOW", default=2_000)
 # How many proxies in front of Lens append to X-Forwarded-For; 0 trusts only

@@ -92,11 +92,11 @@ def api_page(queryset, request, *, time_field: str) -> ApiPage:
     )
     result = ApiPage(items=page.rows)
     if page.older is not None:
-        result.next_url = result.links["next"] = _url(request, page.older)
+        result.next_url = result.links["next"] = page_url(request, page.older)
     if page.newer is not None:
-        result.previous_url = result.links["prev"] = _url(request, page.newer)
+        result.previous_url = result.links["prev"] = page_url(request, page.newer)
     return result
 
 
-def _url(request, cursor: Cursor) -> str:
+def page_url(request, cursor: Cursor) -> str:
     return replace_query_param(request.build_absolute_uri(), CURSOR_PARAM, cursor.encode())

@@ -3,6 +3,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from audit.api import events, schema, traces  # noqa: F401 (schema registers the auth scheme)
 from audit.api.access_log import AccessLogView
+from audit.api.conflicts import ConflictListView
 from audit.api.integrity import IntegrityView
 
 
@@ -35,6 +36,7 @@ urlpatterns = [
     path("audit-events/<event_id:event_id>", events.AuditEventDetailView.as_view(), name="api-audit-event"),
     path("traces", traces.TraceListView.as_view(), name="api-traces"),
     path("traces/<trace_id:trace_id>", traces.TraceDetailView.as_view(), name="api-trace"),
+    path("conflicts", ConflictListView.as_view(), name="api-conflicts"),
     path("integrity", IntegrityView.as_view(), name="api-integrity"),
     path("access-log", AccessLogView.as_view(), name="api-access-log"),
     path("schema", SpectacularAPIView.as_view(), name="api-schema"),

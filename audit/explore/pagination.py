@@ -82,6 +82,7 @@ class KeysetPage:
     rows: list = field(default_factory=list)
     older: Cursor | None = None  # the next page back in time
     newer: Cursor | None = None  # the page before this one
+    before: int = 0  # rows before this page (chain pages: the position of its first row, minus one)
 
 
 def page_size(text: str | None) -> int:
@@ -124,17 +125,31 @@ def keyset_page(
     return page
 
 
-def chain_page(*, queryset: QuerySet, time_field: str, size: int, org_id: int, cursor: str | None = None) -> KeysetPage:
-    """`size` rows after `cursor`, oldest first (a trace's chain in order); only `older`
-    is set, and it points onward (to later rows), the way the chain is read."""
+def chain_page(
+    *, queryset: QuerySet, time_field: str, size: int, org_id: int, cursor: str | None = None,
+    max_bytes: int | None = None, weigh=None,
+) -> KeysetPage:
+    """`size` rows after `cursor`, oldest first (a trace's chain, in order). Only `older`
+    is set, pointing onward to later rows. With `max_bytes`, the page also ends once the
+    rows' `weigh(row)` add up past it (always at least one row), so large rows make
+    shorter pages instead of an unbounded answer."""
     scope = page_scope(org_id=org_id, queryset=queryset) + ":chain"
     f = time_field
-    rows = queryset.order_by(f, "id")
+    rows, before = queryset.order_by(f, "id"), 0
     if cursor:
-        position = Cursor.decode(cursor, scope=scope)
-        rows = rows.filter(Q(**{f"{f}__gte": position.value}) & (Q(**{f"{f}__gt": position.value}) | Q(id__gt=position.id)))
+        at = Cursor.decode(cursor, scope=scope)
+        rows = rows.filter(Q(**{f"{f}__gte": at.value}) & (Q(**{f"{f}__gt": at.value}) | Q(id__gt=at.id)))
+        before = queryset.filter(Q(**{f"{f}__lt": at.value}) | Q(**{f: at.value}, id__lte=at.id)).count()
     rows = list(rows[: size + 1])
-    page = KeysetPage(rows=rows[:size])
-    if len(rows) > size:
-        page.older = Cursor(getattr(rows[size - 1], f), rows[size - 1].id, scope=scope)
+    kept = rows[:size]
+    if max_bytes is not None:
+        total = 0
+        for count, row in enumerate(kept, start=1):
+            total += weigh(row)
+            if total > max_bytes:
+                kept = kept[:count]
+                break
+    page = KeysetPage(rows=kept, before=before)
+    if len(rows) > len(kept):
+        page.older = Cursor(getattr(kept[-1], f), kept[-1].id, scope=scope)
     return page

@@ -12,4 +12,5 @@ urlpatterns = [
     path("events/<str:event_id>/", views.event_detail, name="event-detail"),
     path("traces/", views.trace_list, name="trace-list"),
     path("traces/<path:trace_id>/", views.trace_detail, name="trace-detail"),
+    path("conflicts/", views.conflicts, name="conflicts"),
 ]

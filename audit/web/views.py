@@ -10,6 +10,7 @@ import functools
 from datetime import timedelta
 
 from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect, QueryDict
 from django.shortcuts import render
 
@@ -22,8 +23,10 @@ from audit.explore.pagination import CURSOR_PARAM, BadPage, keyset_page
 from audit.explore.suggestions import filter_suggestions, metadata_value_text
 from audit.explore.timeline import timeline_build
 from audit.explore.vocabulary import FACETS, METADATA_PREFIX, PANEL_TEXT, filter_params, is_filter_param
+from audit.ingest.selectors import conflict_list
 
 PAGE_SIZE = 50
+CHAIN_ELIDE_CHARS = 2000  # of one call's arguments, error or reason drawn in a trace's chain
 HALF_PAIR_KEYS = ("meta_key", "meta_value")
 TIME_PRESETS = (("15m", "15 min"), ("1h", "1 h"), ("24h", "24 h"), ("7d", "7 days"), ("", "Any time"))
 
@@ -246,15 +249,24 @@ def event_detail(request, org, event_id):
 
 @org_view
 def trace_detail(request, org, trace_id):
-    summary, events = selectors.trace_chain(org=org, trace_id=trace_id)
+    try:
+        summary, page = selectors.trace_chain(org=org, trace_id=trace_id, cursor=request.GET.get(CURSOR_PARAM))
+    except BadPage as error:
+        return render(request, "400.html", {"org": org, "detail": str(error)}, status=400)
+    events = page.rows
     _record(request, "trace-view", trace_id)
-    timeline = timeline_build(events=events)
+    timeline = timeline_build(events=events, first_position=page.before + 1)
     actors = list(dict.fromkeys(event.actor for event in events))
     context = {
         "org": org,
         "nav": "traces",
         "trace_id": trace_id,
         "timeline": timeline,
+        "page": page,
+        "shown_from": page.before + 1,
+        "shown_to": page.before + len(events),
+        # Large values are shortened in the chain; each call links to its full event.
+        "elide_at": CHAIN_ELIDE_CHARS,
         "actors": actors,
         "summary": summary,
         "started_at": events[0].timestamp if events else summary.started_at,
@@ -267,3 +279,16 @@ def trace_detail(request, org, trace_id):
         "trace_params": _query("trace_id", trace_id),
     }
     return render(request, "audit/trace_detail.html", context)
+
+
+@org_view
+def conflicts(request, org):
+    """Events kept out because their id was taken by other content: for the organization's admins."""
+    if not request_caller(request).is_admin:
+        raise PermissionDenied("Conflicts are for your organization's admins.")
+    try:
+        page = _page(request, org, conflict_list(org_id=org.pk), time_field="detected_at")
+    except BadPage as error:
+        return render(request, "400.html", {"org": org, "detail": str(error)}, status=400)
+    _record(request, "conflict-list")
+    return render(request, "audit/conflicts.html", {"org": org, "nav": "conflicts", "page": page, "params": QueryDict()})
