@@ -47,7 +47,7 @@ class ReadView(APIView):
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
-        if request.method == "GET":
+        if request.method in ("GET", "HEAD"):  # HEAD runs the GET view: the same checks
             self.check_query_params(request)
 
     def check_query_params(self, request):

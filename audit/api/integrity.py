@@ -3,11 +3,9 @@
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from audit.accounts.caller import request_caller
-from audit.api.permissions import CanRead
-from audit.api.throttling import ReadThrottle
+from audit.api.base import ReadView
 from audit.integrity.selectors import integrity_summary
 
 _VERIFICATION = inline_serializer(
@@ -32,9 +30,7 @@ _VERIFICATION = inline_serializer(
 )
 
 
-class IntegrityView(APIView):
-    permission_classes = [CanRead]
-    throttle_classes = [ReadThrottle]
+class IntegrityView(ReadView):
 
     @extend_schema(
         summary="Chain head and last verification",
@@ -61,4 +57,6 @@ class IntegrityView(APIView):
         ),
     )
     def get(self, request):
-        return Response(integrity_summary(org=request_caller(request).org))
+        summary = integrity_summary(org=request_caller(request).org)
+        self.record(request, "integrity")  # it names the last event: a read like any other
+        return Response(summary)

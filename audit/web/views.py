@@ -20,7 +20,7 @@ from audit.events.models import AuditEvent, Decision, Outcome
 from audit.explore import selectors
 from audit.explore.filters import EventFilterSet, FilterError, filterset_bind
 from audit.explore.pagination import CURSOR_PARAM, BadPage, keyset_page
-from audit.explore.suggestions import filter_suggestions, metadata_value_text
+from audit.explore.suggestions import EMPTY_SUGGESTIONS, filter_suggestions, metadata_value_text
 from audit.explore.timeline import timeline_build
 from audit.explore.vocabulary import FACETS, METADATA_PREFIX, PANEL_TEXT, filter_params, is_filter_param
 from audit.ingest.selectors import conflict_list
@@ -111,6 +111,8 @@ def _errors(errors: dict) -> dict:
 
 
 def _panel_context(*, org, params: QueryDict, errors: dict, action: str) -> dict:
+    """The filter panel. Its suggestions are the organization's own values, so they are
+    offered only with a page whose read is recorded: not on a 400."""
     metadata_filters = [
         (key[len(METADATA_PREFIX):], value, key)
         for key, values in params.lists()
@@ -118,7 +120,7 @@ def _panel_context(*, org, params: QueryDict, errors: dict, action: str) -> dict
         for value in values
     ]
     active = [(key, value) for key, values in params.lists() for value in values]
-    suggestions = filter_suggestions(org=org)
+    suggestions = EMPTY_SUGGESTIONS if errors else filter_suggestions(org=org)
     return {
         "params": params,
         "errors": errors,
