@@ -146,6 +146,10 @@ LENS_READ_RATE = env.str("LENS_READ_RATE", default="1200/min")
 LENS_AUTH_FAILURE_RATE = env.str("LENS_AUTH_FAILURE_RATE", default="30/min")
 # A page of a trace's chain in the API holds about this many bytes of events at most.
 LENS_TRACE_PAGE_BYTES = env.int("LENS_TRACE_PAGE_BYTES", default=1024 * 1024)
+# Failed logins allowed per username and per client address in a window; past either,
+# the login form refuses with 429 until the window ends.
+LENS_LOGIN_FAILURES_PER_USERNAME = env.str("LENS_LOGIN_FAILURES_PER_USERNAME", default="10/h")
+LENS_LOGIN_FAILURES_PER_ADDRESS = env.str("LENS_LOGIN_FAILURES_PER_ADDRESS", default="50/h")
 # Facet counts on the event list cover at most this many of the newest matches.
 LENS_FACET_WINDOW = env.int("LENS_FACET_WINDOW", default=2_000)
 # How many proxies in front of Lens append to X-Forwarded-For; 0 trusts only

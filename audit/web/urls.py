@@ -3,10 +3,11 @@ from django.urls import path
 from django.views.generic import RedirectView
 
 from audit.web import views
+from audit.web.login import ThrottledLoginView
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/events/", permanent=False), name="home"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("login/", ThrottledLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),  # POST only (Django 5)
     path("events/", views.event_list, name="event-list"),
     path("events/<str:event_id>/", views.event_detail, name="event-detail"),
