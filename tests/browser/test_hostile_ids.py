@@ -35,3 +35,37 @@ def test_view_trace_opens_that_trace(page, acme, n):
     assert not page.lens_problems
     page.get_by_role("link", name="JSON").click()  # the API's own URL for it (a JSON page: no favicon)
     assert f'"trace_id":"{trace}"'.replace("\\", "\\\\") in page.content().replace(" ", "")
+
+
+SPOOF = "admin\u202e@moc.evil"
+
+
+@pytest.mark.parametrize("viewport", [{"width": 1366, "height": 900}, {"width": 390, "height": 844}],
+                         ids=["desktop", "phone"])
+def test_a_spoofed_actor_reads_as_written_and_errors_lead_back(browser, live_server, acme, viewport):
+    store_events(acme, wire_event(id="spoof", actor=SPOOF, tool="send\u200bmoney", trace_id="run-\u2066spoof",
+                                  arguments={"to\u202e": "evil", "amount": 100}))
+    store_events(acme, wire_event(id="spoof", actor="someone else", arguments={"amount": 1_000_000}))  # a conflict
+    services.user_create(org=acme, username="boss", password="boss-pass-123", role="admin")
+    context = browser.new_context(viewport=viewport, base_url=live_server.url)
+    page = context.new_page()
+    login(page, username="boss", password="boss-pass-123")
+    name = "desktop" if viewport["width"] > 800 else "phone"
+
+    page.goto("/events/spoof/")
+    actor = page.locator("section[aria-labelledby='call-h'] dd bdi").first
+    assert actor.inner_text().replace("\n", "") == "adminU+202E@moc.evil"  # the override is a visible mark
+    assert page.locator(".hidden-char").count() >= 4
+    page.screenshot(path=str(ARTIFACTS / f"spoofed-actor-{name}.png"), full_page=True)
+
+    page.goto("/no-such-page/")
+    assert page.get_by_role("heading", name="Not found").is_visible()
+    page.screenshot(path=str(ARTIFACTS / f"error-404-{name}.png"))
+    page.get_by_role("link", name="Back to events").click()
+    page.wait_for_url("**/events/")
+
+    page.get_by_role("link", name="Conflicts").click() if name == "desktop" else page.goto("/conflicts/")
+    page.wait_for_url("**/conflicts/")
+    assert page.locator("tr[data-event-id='spoof']").count() == 1
+    page.screenshot(path=str(ARTIFACTS / f"conflicts-{name}.png"), full_page=True)
+    context.close()
