@@ -31,7 +31,6 @@ _VERIFICATION = inline_serializer(
 
 
 class IntegrityView(ReadView):
-
     @extend_schema(
         summary="Chain head and last verification",
         description=(
