@@ -83,32 +83,7 @@ def events_receive(*, org: Organization, body: bytes, content_type: str) -> Inge
         return result
 
     try:
-        with transaction.atomic():
-            # Durable in PostgreSQL before the 202: a message lost by the broker leaves the
-            # batch here for the sweep, so nothing acknowledged depends on Redis alone.
-            batch = PendingBatch.objects.create(
-                org=org, events=[event for _, event in candidates.values()], received_at=format_timestamp(timezone.now())
-            )
-            known = claims_settle(org_id=org.pk, batch_id=batch.pk, hashes={i: c[0] for i, c in candidates.items()})
-            for receipt in result.receipts:
-                if receipt["status"] == ACCEPTED and receipt["id"] in known:
-                    digest, event = candidates[receipt["id"]]
-                    receipt["status"] = DUPLICATE if known[receipt["id"]] == digest else CONFLICT
-                    if receipt["status"] == CONFLICT:
-                        conflicts.append((digest, event))
-            if known:
-                kept = [event for event_id, (_, event) in candidates.items() if event_id not in known]
-                if kept:
-                    PendingBatch.objects.filter(pk=batch.pk).update(events=kept)
-                    batch.events = kept
-                else:
-                    batch.delete()
-                    batch = None
-            if conflicts:
-                IngestConflict.objects.bulk_create(
-                    IngestConflict(org=org, event_id=event["id"], content_hash=digest, payload=event, in_receipt=True)
-                    for digest, event in conflicts
-                )
+        batch = _outbox_write(org=org, candidates=candidates, receipts=result.receipts, conflicts=conflicts)
     except ClaimsUnsettled as exc:
         raise QueueUnavailable(f"ids still settling: {exc}") from exc
     for receipt in result.receipts:
@@ -117,6 +92,39 @@ def events_receive(*, org: Organization, body: bytes, content_type: str) -> Inge
     if batch is not None:
         _hand_on(batch=batch)
     return result
+
+
+def _outbox_write(*, org, candidates: dict, receipts: list, conflicts: list) -> PendingBatch | None:
+    """In one transaction: the outbox row, the claims on its new ids, the receipts of the ids
+    already known (stored or in flight), and the record of every conflict. The batch of
+    the events still new, or None when none is."""
+    with transaction.atomic():
+        # Durable in PostgreSQL before the 202: a message lost by the broker leaves the
+        # batch here for the sweep, so nothing acknowledged depends on Redis alone.
+        batch = PendingBatch.objects.create(
+            org=org, events=[event for _, event in candidates.values()], received_at=format_timestamp(timezone.now())
+        )
+        known = claims_settle(org_id=org.pk, batch_id=batch.pk, hashes={i: c[0] for i, c in candidates.items()})
+        for receipt in receipts:
+            if receipt["status"] == ACCEPTED and receipt["id"] in known:
+                digest, event = candidates[receipt["id"]]
+                receipt["status"] = DUPLICATE if known[receipt["id"]] == digest else CONFLICT
+                if receipt["status"] == CONFLICT:
+                    conflicts.append((digest, event))
+        if known:
+            kept = [event for i, (_, event) in candidates.items() if i not in known]
+            if kept:
+                PendingBatch.objects.filter(pk=batch.pk).update(events=kept)
+                batch.events = kept
+            else:
+                batch.delete()
+                batch = None
+        if conflicts:
+            IngestConflict.objects.bulk_create(
+                IngestConflict(org=org, event_id=event["id"], content_hash=digest, payload=event, in_receipt=True)
+                for digest, event in conflicts
+            )
+    return batch
 
 
 def _hand_on(*, batch: PendingBatch):
