@@ -56,3 +56,4 @@ def test_the_conflicts_page_is_for_admins(client, conflicted, org, viewer):
     page = client.get("/conflicts/").content.decode()
     assert page.count('data-event-id="evt-1"') == 2 and "third" in page and "globex" not in page
     assert 'href="/conflicts/"' in page  # the admin's navigation leads there
+    assert client.get("/conflicts/?cursor=made-up").status_code == 400

@@ -314,6 +314,7 @@ def test_a_long_trace_is_drawn_a_page_at_a_time(user_client, org):
     rest = user_client.get("/traces/long/" + more.replace("&amp;", "&")).content.decode()
     assert rest.count('<details class="tl-call') == 30 and 'data-event-id="c229"' in rest and 'data-event-id="c199"' not in rest
     assert '<span class="tl-pos">201</span>' in rest and "From the first call" in rest
+    assert user_client.get("/traces/long/?cursor=made-up").status_code == 400
 
 
 def test_large_values_are_shortened_in_the_chain_with_a_link_to_the_full_event(user_client, org):
