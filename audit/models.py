@@ -4,12 +4,12 @@ from audit.accounts.models import AccessRecord, ApiKey, Membership, Organization
 from audit.alerts.models import AlertRule, Delivery, DeliveryAttempt, Destination
 from audit.events.models import AuditEvent, Decision, Outcome
 from audit.explore.models import SavedView
-from audit.ingest.models import IngestConflict, PendingBatch, TraceSummary
+from audit.ingest.models import IngestClaim, IngestConflict, PendingBatch, TraceSummary
 from audit.integrity.models import ChainVerification, Checkpoint, SigningKey
 from audit.otlp.models import OtlpSpan
 
 __all__ = [
     "AccessRecord", "AlertRule", "ApiKey", "AuditEvent", "ChainVerification", "Checkpoint", "Decision", "Delivery",
-    "DeliveryAttempt", "Destination", "IngestConflict", "Membership", "Organization", "OtlpSpan", "Outcome",
-    "PendingBatch", "SavedView", "SigningKey", "TraceSummary",
+    "DeliveryAttempt", "Destination", "IngestClaim", "IngestConflict", "Membership", "Organization", "OtlpSpan",
+    "Outcome", "PendingBatch", "SavedView", "SigningKey", "TraceSummary",
 ]

@@ -38,13 +38,15 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Outermost of ours: every answer carries the policy, error answers of middleware too.
+    "audit.web.middleware.ContentSecurityPolicyMiddleware",
+    "audit.web.middleware.QueryParameterLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "audit.web.middleware.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "lens.urls"
@@ -59,7 +61,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "audit.web.context_processors.caller_is_admin",
+                "audit.web.context.caller",
             ],
         },
     },
@@ -95,6 +97,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Lens keeps no uploads; a prefix of their own keeps Django's live test server from
+# taking every path (/traces/..%2F…/ included) for a media file.
+MEDIA_URL = "media/"
 
 CACHES = {
     "default": (
@@ -133,10 +138,20 @@ CELERY_IMPORTS = ("audit.ingest.tasks", "audit.integrity.tasks", "audit.alerts.t
 LENS_MAX_BODY_BYTES = env.int("LENS_MAX_BODY_BYTES", default=16 * 1024 * 1024)
 LENS_MAX_BATCH_EVENTS = env.int("LENS_MAX_BATCH_EVENTS", default=5000)
 LENS_MAX_EVENT_BYTES = env.int("LENS_MAX_EVENT_BYTES", default=256 * 1024)
+# An event's timestamp may be at most this far ahead of Lens's clock (the gateway's may
+# run ahead) and at most this old; others are `invalid` in their receipt.
+LENS_MAX_CLOCK_SKEW_SECONDS = env.int("LENS_MAX_CLOCK_SKEW_SECONDS", default=300)
+LENS_MAX_EVENT_AGE_DAYS = env.int("LENS_MAX_EVENT_AGE_DAYS", default=3650)
 LENS_INGEST_RATE = env.str("LENS_INGEST_RATE", default="600/min")
 LENS_READ_RATE = env.str("LENS_READ_RATE", default="1200/min")
 # Failed API-key attempts allowed per client address and window; past it, 429.
 LENS_AUTH_FAILURE_RATE = env.str("LENS_AUTH_FAILURE_RATE", default="30/min")
+# A page of a trace's chain in the API holds about this many bytes of events at most.
+LENS_TRACE_PAGE_BYTES = env.int("LENS_TRACE_PAGE_BYTES", default=1024 * 1024)
+# Failed logins allowed per username and per client address in a window; past either,
+# the login form refuses with 429 until the window ends.
+LENS_LOGIN_FAILURES_PER_USERNAME = env.str("LENS_LOGIN_FAILURES_PER_USERNAME", default="10/h")
+LENS_LOGIN_FAILURES_PER_ADDRESS = env.str("LENS_LOGIN_FAILURES_PER_ADDRESS", default="50/h")
 # Facet counts on the event list cover at most this many of the newest matches.
 LENS_FACET_WINDOW = env.int("LENS_FACET_WINDOW", default=2_000)
 # How many proxies in front of Lens append to X-Forwarded-For; 0 trusts only

@@ -72,6 +72,8 @@ class AccessRecord(models.Model):
         TRACE_LIST = "trace-list"
         TRACE_VIEW = "trace-view"
         POLICY_SIMULATE = "policy-simulate"
+        INTEGRITY = "integrity"
+        CONFLICT_LIST = "conflict-list"
 
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="access_records")
     at = models.DateTimeField()

@@ -1,45 +1,30 @@
-import time
-
 from django.conf import settings
-from django.core.cache import cache
 from rest_framework import authentication, exceptions
 
 from audit.accounts import services
 from audit.accounts.caller import client_address
-
-_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def _auth_failure_rate():
-    """`LENS_AUTH_FAILURE_RATE` as (failures allowed, window seconds), e.g. "30/min"."""
-    count, _, period = settings.LENS_AUTH_FAILURE_RATE.partition("/")
-    return int(count), _PERIODS[period.strip()[0]]
+from audit.accounts.throttle import FailureWindow
 
 
 class AuthFailureThrottle:
-    """Counts failed API-key attempts per client address in fixed windows (in the cache,
-    so every web process shares it when CACHE_URL points at Redis). Past the limit, key
-    attempts from that address get 429 with Retry-After until the window ends, before any
-    key is looked up: guessing costs the guesser time and the database nothing."""
+    """Failed API-key attempts per client address (`LENS_AUTH_FAILURE_RATE`). Past the
+    limit, key attempts from that address get 429 with Retry-After until the window ends,
+    before any key is looked up."""
 
     def __init__(self, request):
-        self.limit, self.window = _auth_failure_rate()
-        now = time.time()
-        self.retry_after = max(1, int(self.window - now % self.window))
-        self.cache_key = f"lens:auth-failures:{client_address(request)}:{int(now // self.window)}"
+        self.failures = FailureWindow(
+            kind="auth-failures", ident=str(client_address(request)), rate=settings.LENS_AUTH_FAILURE_RATE
+        )
 
     def check(self):
-        if cache.get(self.cache_key, 0) >= self.limit:
+        if self.failures.exhausted:
             raise exceptions.Throttled(
-                wait=self.retry_after, detail="Too many failed API-key attempts from this address; try again later."
+                wait=self.failures.retry_after,
+                detail="Too many failed API-key attempts from this address; try again later.",
             )
 
     def record_failure(self):
-        cache.add(self.cache_key, 0, timeout=self.window + 1)
-        try:
-            cache.incr(self.cache_key)
-        except ValueError:  # expired between add and incr
-            cache.set(self.cache_key, 1, timeout=self.window + 1)
+        self.failures.record_failure()
 
 
 class ApiKeyPrincipal:

@@ -9,6 +9,7 @@ from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from audit.accounts.access_log import access_record
+from audit.accounts.caller import request_caller
 from audit.api import serializers as s
 from audit.api.permissions import CanRead
 from audit.api.throttling import ReadThrottle
@@ -46,7 +47,7 @@ class ReadView(APIView):
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
-        if request.method == "GET":
+        if request.method in ("GET", "HEAD"):  # HEAD runs the GET view: the same checks
             self.check_query_params(request)
 
     def check_query_params(self, request):
@@ -87,15 +88,15 @@ def api_page(queryset, request, *, time_field: str) -> ApiPage:
     params = request.query_params
     page = keyset_page(
         queryset=queryset, time_field=time_field, size=page_size(params.get(PAGE_SIZE_PARAM)),
-        cursor=params.get(CURSOR_PARAM),
+        org_id=request_caller(request).org.pk, cursor=params.get(CURSOR_PARAM),
     )
     result = ApiPage(items=page.rows)
     if page.older is not None:
-        result.next_url = result.links["next"] = _url(request, page.older)
+        result.next_url = result.links["next"] = page_url(request, page.older)
     if page.newer is not None:
-        result.previous_url = result.links["prev"] = _url(request, page.newer)
+        result.previous_url = result.links["prev"] = page_url(request, page.newer)
     return result
 
 
-def _url(request, cursor: Cursor) -> str:
+def page_url(request, cursor: Cursor) -> str:
     return replace_query_param(request.build_absolute_uri(), CURSOR_PARAM, cursor.encode())

@@ -5,15 +5,13 @@
 * The database is unreachable: while PostgreSQL is down or restarting a request cannot
   even check its API key. That is "try again shortly", not a server bug: 503 with
   Retry-After (SPEC §2), never a bare 500 that a sender may treat as final.
-* A path no route matches: the API's JSON 404.
+* A path no route matches: the API's JSON 404 (audit/web/errors.py, with every error answer).
 """
 
 import logging
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
-from django.http import JsonResponse
-from django.views import defaults
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -39,11 +37,3 @@ def api_exception_handler(exc, context):
             headers={"Retry-After": str(settings.LENS_RETRY_AFTER_SECONDS)},
         )
     return exception_handler(exc, context)
-
-
-def not_found(request, exception):
-    """Django's 404 for a path no route matched (an id outside its pattern, say): JSON under
-    /api/, as the API documents its 404s; the usual page everywhere else."""
-    if request.path.startswith("/api/"):
-        return JsonResponse({"detail": "Not found."}, status=404)
-    return defaults.page_not_found(request, exception)

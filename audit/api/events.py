@@ -113,8 +113,9 @@ class AuditEventExportView(ReadView):
             "* `ndjson` (default): one wire-format JSON object per line, values exactly as stored.\n"
             "* `csv`: a header row of the wire field names, then one row per event (RFC 4180, UTF-8). Nested "
             "fields (`arguments`, `rule`, `metadata`, `server`) are compact JSON text in their cell; null is an "
-            "empty cell. Text cells beginning with `=`, `+`, `-`, `@`, tab or CR get a leading `'` so spreadsheets "
-            "do not evaluate them; use NDJSON for exact values.\n\n"
+            "empty cell. A text cell a spreadsheet would evaluate (`=`, `+`, `-`, `@`, their fullwidth and small "
+            "forms or the minus sign, even after spaces and invisible characters; or a leading tab or line break) "
+            "gets a leading `'` so spreadsheets show it; use NDJSON for exact values.\n\n"
             "On PostgreSQL the export reads one consistent snapshot."
         ),
         parameters=[
@@ -140,7 +141,6 @@ class AuditEventExportView(ReadView):
         fmt = self.output_format(request, ("ndjson", "csv"), "ndjson")
         caller = request_caller(request)
         events = selectors.event_list(org=caller.org, filters=request.query_params)
-        self.record(request, "export")
         lines = _lines(fmt, events)
         if evidence.MANIFEST_PARAM in request.query_params:  # an evidence-grade export
             if request.query_params[evidence.MANIFEST_PARAM] != "1" or fmt != "ndjson":
@@ -151,6 +151,7 @@ class AuditEventExportView(ReadView):
                 )
             except SigningUnavailable as exc:
                 return Response({"detail": f"evidence exports cannot be signed right now: {exc}"}, status=503)
+        self.record(request, "export")  # once nothing can refuse it any more
         chunks = exports.buffered(lines)
         response = StreamingHttpResponse(_streaming_content(chunks, request), content_type=MEDIA_TYPES[fmt])
         filename = f"audit-events-{timezone.now():%Y%m%dT%H%M%SZ}.{fmt}"

@@ -9,6 +9,7 @@ from audit.accounts.caller import request_caller
 from audit.api.permissions import CanIngest, CanRead
 from audit.api.serializers import DetailSerializer
 from audit.api.throttling import IngestThrottle, ReadThrottle
+from audit.events.fields import RESERVED_IDS
 from audit.ingest.door import BodyError
 from audit.ingest.receive import STATUSES, QueueUnavailable, events_receive
 
@@ -35,9 +36,15 @@ application/x-ndjson`). Needs a key with the `ingest` scope.
 Every item gets a receipt: `accepted`, `duplicate` (same id, same content, stored
 once), `conflict` (same id, other content: kept out, never overwrites) or `invalid`
 (with an error per field). An event is acknowledged only once it is queued durably.
-Receipts are decided against what is stored when the request arrives: if two
-requests race with the same new id and different content, both are accepted and the
-worker keeps the second out as a conflict (recorded, never overwriting the first).
+Receipts are decided against what is stored and what other requests have in flight:
+of several requests racing with the same new id and different content, exactly one is
+accepted and every other is told `conflict`. Every conflict is recorded
+(`GET /api/v1/conflicts`).
+
+Timestamps may be at most {settings.LENS_MAX_CLOCK_SKEW_SECONDS} s ahead of Lens's clock
+(`LENS_MAX_CLOCK_SKEW_SECONDS`) and at most {settings.LENS_MAX_EVENT_AGE_DAYS} days old
+(`LENS_MAX_EVENT_AGE_DAYS`); the ids {", ".join(f"`{i}`" for i in sorted(RESERVED_IDS))} and the
+trace ids `.` and `..` are reserved (they would not lead to their own URL). Such events are `invalid`.
 
 Limits (settings): body {settings.LENS_MAX_BODY_BYTES} bytes (`LENS_MAX_BODY_BYTES`,
 413 beyond), {settings.LENS_MAX_BATCH_EVENTS} events a request (`LENS_MAX_BATCH_EVENTS`),

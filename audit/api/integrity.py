@@ -4,13 +4,10 @@ public signing keys, and its signed checkpoints. Thin faces of audit/integrity/s
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from audit.accounts.caller import request_caller
 from audit.api import serializers as s
 from audit.api.base import PAGE_PARAMS, READ_ERRORS, ReadView, api_page
-from audit.api.permissions import CanRead
-from audit.api.throttling import ReadThrottle
 from audit.integrity.checkpoints import checkpoint_wire
 from audit.integrity.selectors import checkpoint_list, integrity_summary, signing_key_list, signing_key_wire
 
@@ -36,10 +33,7 @@ _VERIFICATION = inline_serializer(
 )
 
 
-class IntegrityView(APIView):
-    permission_classes = [CanRead]
-    throttle_classes = [ReadThrottle]
-
+class IntegrityView(ReadView):
     @extend_schema(
         summary="Chain head and last verification",
         description=(
@@ -65,7 +59,9 @@ class IntegrityView(APIView):
         ),
     )
     def get(self, request):
-        return Response(integrity_summary(org=request_caller(request).org))
+        summary = integrity_summary(org=request_caller(request).org)
+        self.record(request, "integrity")  # it names the last event: a read like any other
+        return Response(summary)
 
 
 class SigningKeySerializer(serializers.Serializer):

@@ -124,8 +124,9 @@ class TracePageSerializer(serializers.Serializer):
 
 class TraceChainSerializer(serializers.Serializer):
     trace = TraceSerializer()
-    events = EventSerializer(many=True, help_text="In order: timestamp, then arrival.")
-    events_truncated = serializers.BooleanField(help_text="True when the trace has more events than are listed.")
+    events = EventSerializer(many=True, help_text="In order: timestamp, then arrival; a page of them.")
+    events_truncated = serializers.BooleanField(help_text="True when the chain goes on past this page (see `next`).")
+    next = serializers.URLField(allow_null=True, help_text="The rest of the chain; null on its last page.")
 
 
 # --- parameters -----------------------------------------------------------------------

@@ -3,6 +3,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from audit.api import alerts, events, schema, traces  # noqa: F401 (schema registers the auth scheme)
 from audit.api.access_log import AccessLogView
+from audit.api.conflicts import ConflictListView
 from audit.api.integrity import CheckpointListView, IntegrityView, SigningKeyListView
 from audit.api.otlp import OtlpTracesView
 from audit.api.policy import PolicySimulateView
@@ -33,12 +34,13 @@ register_converter(TraceIdConverter, "trace_id")
 
 urlpatterns = [
     path("audit-events", events.AuditEventCollectionView.as_view(), name="api-audit-events"),
-    # Before the detail route: SPEC fixes this path, so an event whose id is "export" is
-    # reachable through the list (?q=…) and export, not at /audit-events/export.
+    # Before the detail route; "export" (like every name of a sub-path here) is a reserved
+    # event id (audit/events/fields.py RESERVED_IDS), so no event hides behind it.
     path("audit-events/export", events.AuditEventExportView.as_view(), name="api-audit-events-export"),
     path("audit-events/<event_id:event_id>", events.AuditEventDetailView.as_view(), name="api-audit-event"),
     path("traces", traces.TraceListView.as_view(), name="api-traces"),
     path("traces/<trace_id:trace_id>", traces.TraceDetailView.as_view(), name="api-trace"),
+    path("conflicts", ConflictListView.as_view(), name="api-conflicts"),
     path("integrity", IntegrityView.as_view(), name="api-integrity"),
     path("integrity/keys", SigningKeyListView.as_view(), name="api-integrity-keys"),
     path("integrity/checkpoints", CheckpointListView.as_view(), name="api-integrity-checkpoints"),

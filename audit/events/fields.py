@@ -17,6 +17,11 @@ DECISIONS = ("allow", "deny", "alert")
 OUTCOMES = ("success", "denied", "rate_limited", "auth_failed", "upstream_error", "error")
 ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]{2,63}$"
+# Ids that would not lead to their own URL: the dot segments, which browsers resolve away
+# (/events/../ is /), and the names of the sub-paths of /api/v1/audit-events/ (SPEC §3,
+# §8), which would shadow /api/v1/audit-events/<id>. Refused at the door.
+DOT_SEGMENTS = frozenset({".", ".."})
+RESERVED_IDS = DOT_SEGMENTS | {"export", "histogram", "stream"}
 
 # Kinds: how a value is checked, stored and written out.
 TEXT, TIME, CHOICE, NUMBER, INTEGER = "text", "time", "choice", "number", "integer"
@@ -38,6 +43,7 @@ class EventField:
     minimum: float | None = None
     maximum: float | None = None
     required_when: tuple | None = None  # (other field, value): required when that field has that value
+    reserved: frozenset = frozenset()  # values refused because they would not be reachable at their URL
     # A CSV cell that can hold neither a formula prefix nor a comma, quote or line break.
     csv_plain: bool = False
     searched: bool = False  # part of the full text that bare words and phrases search (SPEC §7)
@@ -53,10 +59,11 @@ class EventField:
 
 
 SENDER_FIELDS = (
-    EventField("id", TEXT, column="event_id", max_length=64, pattern=ID_PATTERN,
+    EventField("id", TEXT, column="event_id", max_length=64, pattern=ID_PATTERN, reserved=RESERVED_IDS,
                pattern_hint=" (letters, digits, _ . : -)", help="The sender's event id; the id in every URL."),
     EventField("timestamp", TIME, required=True, csv_plain=True, help="When the gateway received the call (UTC)."),
-    EventField("trace_id", TEXT, required=True, max_length=128, printable=True, searched=True, help="Calls sharing it form one chain."),
+    EventField("trace_id", TEXT, required=True, max_length=128, printable=True, reserved=DOT_SEGMENTS, searched=True,
+               help="Calls sharing it form one chain."),
     EventField("actor", TEXT, max_length=254, printable=True, searched=True, help="`X-Igris-User`; null means anonymous."),
     EventField("slug", TEXT, required=True, max_length=64, pattern=SLUG_PATTERN, csv_plain=True, searched=True,
                help="The connection the call went through."),

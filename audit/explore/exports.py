@@ -11,15 +11,18 @@ Formats (both carry the wire form of `audit.events.wire.event_wire`, in its fiel
 * NDJSON: one JSON object per line, UTF-8, values exactly as stored.
 * CSV: a header row of the field names, then one row per event (RFC 4180, UTF-8).
   Nested fields (`arguments`, `rule`, `metadata`, `server`) are compact JSON text in
-  their cell; null is an empty cell. A text cell that begins with `=`, `+`, `-`, `@`,
-  tab or carriage return gets a leading `'` so a spreadsheet shows it instead of
-  evaluating it (event content is untrusted); use NDJSON for values byte for byte.
+  their cell; null is an empty cell. A text cell that a spreadsheet would evaluate
+  (FORMULA_PATTERN: `=`, `+`, `-`, `@`, their fullwidth and small forms or the minus
+  sign, after any run of spaces and invisible characters; or a leading tab or line
+  break) gets a leading `'` so it is shown, not evaluated (event content is untrusted);
+  use NDJSON for values byte for byte.
 
 Per-row work is kept to building the wire dict and encoding it; `_wire_rows` is the
 one seam where a faster path (e.g. JSON built by PostgreSQL) can replace it.
 """
 
 import csv
+import re
 from collections.abc import Iterable, Iterator
 
 from django.db import connections
@@ -34,7 +37,13 @@ from audit.events.wire import event_wire, wire_json
 BUFFER_BYTES = 64 * 1024
 
 CSV_COLUMNS = OUTPUT_NAMES
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# What a spreadsheet would evaluate: a formula sign after spaces and invisible characters
+# (a BOM, zero-width and direction marks), or a leading tab or line break. One pattern, of
+# literal characters only, read alike by Python's re and PostgreSQL's `~` (the SQL path).
+_INVISIBLE = " \t\n\v\f\r\x1c-\x1f\x85\xa0\xad\u1680\u180e\u2000-\u200f\u2028-\u202f\u205f-\u2064\u2066-\u2069\u3000\ufeff"
+_FORMULA_SIGNS = "=+@\uff1d\ufe66\uff0b\ufe62\uff20\ufe6b\uff0d\ufe63\u2212-"  # "-" last: literal in a class
+FORMULA_PATTERN = f"^[\t\r\n]|^[{_INVISIBLE}]*[{_FORMULA_SIGNS}]"
+_is_formula = re.compile(FORMULA_PATTERN).match
 
 
 def _events(events: QuerySet | Iterable[AuditEvent]) -> Iterator[AuditEvent]:
@@ -59,7 +68,7 @@ def _wire_rows(events) -> Iterator[dict]:
 _T = '"audit_auditevent".'
 _PG_TIME = """to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
 _PG_FLOAT = "CASE WHEN {0} = trunc({0}) AND abs({0}) < 1e15 THEN trunc({0})::bigint::text || '.0' ELSE {0}::text END"
-_PG_FORMULA_PREFIXES = "'=', '+', '-', '@', E'\\t', E'\\r'"  # _FORMULA_PREFIXES
+_PG_FORMULA = "'" + FORMULA_PATTERN.replace("'", "''") + "'"
 
 
 def _pg_column(field):
@@ -91,7 +100,7 @@ def _pg_csv_cell(field):
         return f"coalesce(({value})::text, '')"
     if field.is_json:  # JSON text holds quotes, so always quoted (csv.writer leaves a bare {} unquoted)
         return f"""coalesce('"' || replace(({value})::text, '"', '""') || '"', '')"""
-    defused = f"CASE WHEN left({value}, 1) IN ({_PG_FORMULA_PREFIXES}) THEN '''' || {value} ELSE {value} END"
+    defused = f"CASE WHEN {value} ~ {_PG_FORMULA} THEN '''' || {value} ELSE {value} END"
     quoted = f"""'"' || replace({defused}, '"', '""') || '"'"""
     return f"""coalesce(CASE WHEN {value} ~ '[",\\r\\n]' THEN {quoted} ELSE {defused} END, '')"""
 
@@ -132,7 +141,7 @@ def _cell(value):
         return ""
     if isinstance(value, (dict, list)):
         return wire_json(value)
-    if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES):
+    if isinstance(value, str) and _is_formula(value):
         return "'" + value
     return value
 

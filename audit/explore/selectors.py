@@ -18,15 +18,16 @@ from django.http import Http404
 
 from audit.accounts.models import Organization
 from audit.events.models import AuditEvent
-from audit.events.wire import WIRE_COLUMNS
+from audit.events.wire import WIRE_COLUMNS, event_wire, wire_json
 from audit.explore.filters import EventFilterSet, TraceFilterSet, filterset_bind
+from audit.explore.pagination import KeysetPage, chain_page
 from audit.explore.suggestions import metadata_value_text
 from audit.explore.vocabulary import FACETS, METADATA_PREFIX
 from audit.ingest.models import TraceSummary
 
 EVENT_ORDER = ("-timestamp", "-id")  # newest first; id breaks ties in arrival order
 TRACE_ORDER = ("-started_at", "-id")
-TRACE_CHAIN_LIMIT = 10_000
+TRACE_PAGE_SIZE = 200  # calls of a trace per page (the browser's; the API's page_size defaults lower)
 
 
 def _events(org: Organization) -> QuerySet:
@@ -99,14 +100,19 @@ def trace_list(*, org: Organization, filters: Mapping | None = None) -> QuerySet
 
 
 def trace_chain(
-    *, org: Organization, trace_id: str, limit: int = TRACE_CHAIN_LIMIT
-) -> tuple[TraceSummary, list[AuditEvent]]:
-    """A trace's summary and its events in order: timestamp, then arrival.
+    *, org: Organization, trace_id: str, size: int = TRACE_PAGE_SIZE, cursor: str | None = None,
+    max_bytes: int | None = None,
+) -> tuple[TraceSummary, KeysetPage]:
+    """A trace's summary and a page of its events in order: timestamp, then arrival.
 
-    At most `limit` events; `summary.calls` says how many there are in all.
+    At most `size` events (and, with `max_bytes`, about that many bytes of wire JSON)
+    after `cursor`; `page.older` continues the chain, `summary.calls` counts it all.
     """
     summary = TraceSummary.objects.filter(org=org, trace_id=trace_id).first()
     if summary is None:
         raise Http404("No such trace.")
-    events = list(_events(org).filter(trace_id=trace_id).order_by("timestamp", "id")[:limit])
-    return summary, events
+    page = chain_page(
+        queryset=_events(org).filter(trace_id=trace_id), time_field="timestamp", size=size, org_id=org.pk,
+        cursor=cursor, max_bytes=max_bytes, weigh=lambda event: len(wire_json(event_wire(event))),
+    )
+    return summary, page

@@ -43,6 +43,9 @@ def _top(counter: Counter) -> list[str]:
     return [value for value, _ in ranked[:MAX_VALUES]]
 
 
+EMPTY_SUGGESTIONS = FilterSuggestions()
+
+
 def filter_suggestions(*, org: Organization) -> FilterSuggestions:
     key = f"lens:filter-suggestions:{org.pk}"
     cached = cache.get(key)

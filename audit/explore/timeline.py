@@ -65,8 +65,10 @@ def _ticks(span_ms: float) -> list[tuple[float, str]]:
     return [(SCALE * i / 4, "0" if i == 0 else format_ms(span_ms * i / 4)) for i in range(5)]
 
 
-def timeline_build(*, events: list[AuditEvent], start: datetime | None = None) -> Timeline:
-    """Place calls (already in chain order) at their offsets; widths are proportional to duration."""
+def timeline_build(*, events: list[AuditEvent], start: datetime | None = None, first_position: int = 1) -> Timeline:
+    """Place calls (already in chain order) at their offsets; widths are proportional to duration.
+
+    `first_position` numbers the calls when they are a later page of a long chain."""
     if not events:
         return Timeline(calls=[], span_ms=0.0, connections=[], ticks=_ticks(0))
     start = start or min(event.timestamp for event in events)
@@ -79,10 +81,10 @@ def timeline_build(*, events: list[AuditEvent], start: datetime | None = None) -
 
     calls = []
     busy_until = 0.0  # end of the latest call so far, to measure the idle gap before the next
-    for position, (event, (offset, duration)) in enumerate(zip(events, spans, strict=True), start=1):
+    for position, (event, (offset, duration)) in enumerate(zip(events, spans, strict=True), start=first_position):
         x = min(offset * unit, SCALE - MIN_BAR)
         width = max(duration * unit, MIN_BAR)
-        gap = max(offset - busy_until, 0.0) if position > 1 else 0.0
+        gap = max(offset - busy_until, 0.0) if position > first_position else 0.0
         calls.append(
             TimelineCall(
                 event=event,

@@ -9,6 +9,10 @@ through either database unchanged (which the hash chain depends on).
 import json
 import math
 import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
 
 from audit.events import fields as f
 from audit.events.wire import format_timestamp, parse_timestamp
@@ -148,6 +152,8 @@ def _string(raw, field, errors):
         errors[key] = f"must match {field.pattern}{field.pattern_hint}"
     elif field.printable and _CONTROL_RE.search(value):
         errors[key] = "must not contain control characters"
+    elif value in field.reserved:
+        errors[key] = f"{value!r} is reserved (it would not lead to its own URL); choose another"
     return _clean_text(value, key, errors)
 
 
@@ -247,8 +253,36 @@ def event_id(event: dict, digest: str) -> str:
     return event["id"] or f"lens-{digest[:40]}"
 
 
-def validate_event(raw, *, max_bytes: int):
-    """Return (clean wire event or None, errors by field)."""
+@dataclass(frozen=True)
+class TimeWindow:
+    """The timestamps an event may carry, as format_timestamp writes them (fixed width, so
+    comparing the text compares the times): a gateway's clock may run a little ahead
+    (LENS_MAX_CLOCK_SKEW_SECONDS), and nothing older than LENS_MAX_EVENT_AGE_DAYS is
+    plausible. Without the bound, an event dated 9999-12-31 would top every newest-first
+    list forever and match every `since=` window."""
+
+    earliest: str
+    latest: str
+
+    @classmethod
+    def now(cls) -> "TimeWindow":
+        now = datetime.now(UTC)
+        return cls(
+            earliest=format_timestamp(now - timedelta(days=settings.LENS_MAX_EVENT_AGE_DAYS)),
+            latest=format_timestamp(now + timedelta(seconds=settings.LENS_MAX_CLOCK_SKEW_SECONDS)),
+        )
+
+    def errors(self, timestamp: str) -> dict:
+        if timestamp > self.latest:
+            return {"timestamp": f"is in the future: later than {self.latest}, now plus the "
+                                 f"{settings.LENS_MAX_CLOCK_SKEW_SECONDS} s of clock skew allowed"}
+        if timestamp < self.earliest:
+            return {"timestamp": f"is older than {settings.LENS_MAX_EVENT_AGE_DAYS} days (before {self.earliest})"}
+        return {}
+
+
+def validate_event(raw, *, max_bytes: int, window: TimeWindow | None = None):
+    """Return (clean wire event or None, errors by field). `window` defaults to now's."""
     if not isinstance(raw, dict):
         return None, {"event": f"must be an object, not {_type_name(raw)}"}
     errors = {}
@@ -257,6 +291,8 @@ def validate_event(raw, *, max_bytes: int):
         names = ", ".join(sorted(json.dumps(name)[:40] for name in unknown))
         errors["event"] = f"unknown fields: {names} (SPEC §1 lists the allowed ones)"
     event = {field.name: _CHECKS[field.kind](raw, field, errors) for field in f.SENDER_FIELDS}
+    if event["timestamp"] is not None:
+        errors.update((window or TimeWindow.now()).errors(event["timestamp"]))
     for field in f.SENDER_FIELDS:
         if field.required_when and event[field.required_when[0]] == field.required_when[1] and not event[field.name]:
             errors.setdefault(field.name, f"is required when {field.required_when[0]} is {field.required_when[1]}")

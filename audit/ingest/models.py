@@ -1,4 +1,4 @@
-"""What the ingest path keeps besides events: trace summaries, the outbox, conflicts."""
+"""What the ingest path keeps besides events: trace summaries, the outbox, claims, conflicts."""
 
 from django.db import models
 
@@ -53,11 +53,33 @@ class PendingBatch(models.Model):
         return f"{len(self.events)} events pending since {self.created_at}"
 
 
-class IngestConflict(models.Model):
-    """An event kept out because its id was already stored with other content.
+class IngestClaim(models.Model):
+    """A new event id taken by a batch in flight (audit/ingest/claims.py).
 
-    Most conflicts are answered in the receipt; this records the ones a worker finds
-    (the first copy was still queued when the second arrived), so none goes unseen.
+    Written with the batch in the request's transaction; the unique (org, event_id) lets
+    exactly one of several racing requests take a new id, and tells the others what it
+    holds. Deleted with its batch (the cascade), when the worker stores the batch or a
+    request that could not queue it gives it up: the table holds only ids in flight.
+    """
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    event_id = models.CharField(max_length=64)
+    content_hash = models.CharField(max_length=64)
+    batch = models.ForeignKey(PendingBatch, on_delete=models.CASCADE, related_name="claims")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["org", "event_id"], name="audit_claim_org_event_uniq")]
+
+    def __str__(self):
+        return f"{self.event_id} claimed by batch {self.batch_id}"
+
+
+class IngestConflict(models.Model):
+    """An event kept out because its id was already taken by other content.
+
+    Every conflict is kept: those answered in the sender's receipt (`in_receipt`), and
+    those a worker finds (an event stored around the request path, by `lens_demo` or a
+    bulk load), so none goes unseen: GET /api/v1/conflicts, /conflicts/ for admins.
     """
 
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="conflicts")
@@ -65,6 +87,10 @@ class IngestConflict(models.Model):
     content_hash = models.CharField(max_length=64)
     payload = models.JSONField()
     detected_at = models.DateTimeField(auto_now_add=True)
+    in_receipt = models.BooleanField(default=False, help_text="The sender was told in its receipt.")
+
+    class Meta:
+        indexes = [models.Index(fields=["org", "-detected_at", "-id"], name="audit_conflict_org_at")]
 
     def __str__(self):
         return f"conflict on {self.event_id}"

@@ -1,5 +1,6 @@
 """The request half of ingest (SPEC §2): read the body, validate each event, answer
-duplicates and conflicts against what is stored, and hand the new events on safely.
+duplicates and conflicts against what is stored or in flight (audit/ingest/claims.py),
+and hand the new events on safely. Every conflict is also kept as an IngestConflict.
 
 An event is acknowledged only once it is safe: its batch is in the PostgreSQL outbox
 (`PendingBatch`) and queued in Redis, or, in-process (no broker), stored.
@@ -9,15 +10,15 @@ import logging
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
 from audit.accounts.models import Organization
 from audit.events.wire import format_timestamp
 from audit.ingest import outbox, tasks
-from audit.ingest.door import BodyError, event_id, parse_body, validate_event
-from audit.ingest.models import PendingBatch
-from audit.ingest.store import stored_content_hashes
+from audit.ingest.claims import ClaimsUnsettled, claims_settle
+from audit.ingest.door import BodyError, TimeWindow, event_id, parse_body, validate_event
+from audit.ingest.models import IngestConflict, PendingBatch
 from audit.integrity import chain
 
 logger = logging.getLogger(__name__)
@@ -63,8 +64,10 @@ def events_accept(*, org: Organization, items: list) -> IngestReceipts:
 
     result = IngestReceipts()
     candidates = {}  # event id -> (content hash, clean event)
+    conflicts = []  # (content hash, clean event) of every conflict, to keep a record
+    window = TimeWindow.now()
     for index, raw in enumerate(items):
-        event, errors = validate_event(raw, max_bytes=settings.LENS_MAX_EVENT_BYTES)
+        event, errors = validate_event(raw, max_bytes=settings.LENS_MAX_EVENT_BYTES, window=window)
         if event is None:
             sent_id = raw.get("id") if isinstance(raw, dict) else None
             receipt_id = sent_id if isinstance(sent_id, str) and len(sent_id) <= 64 else None
@@ -78,23 +81,55 @@ def events_accept(*, org: Organization, items: list) -> IngestReceipts:
             status = ACCEPTED
         else:
             status = DUPLICATE if earlier[0] == digest else CONFLICT
-        result.receipts.append({"index": index, "id": event["id"], "status": status, "_hash": digest})
+            if status == CONFLICT:
+                conflicts.append((digest, event))
+        result.receipts.append({"index": index, "id": event["id"], "status": status})
+    if not candidates:
+        return result
 
-    stored = stored_content_hashes(org_id=org.pk, event_ids=candidates)
+    try:
+        batch = _outbox_write(org=org, candidates=candidates, receipts=result.receipts, conflicts=conflicts)
+    except ClaimsUnsettled as exc:
+        raise QueueUnavailable(f"ids still settling: {exc}") from exc
     for receipt in result.receipts:
-        if receipt["status"] == ACCEPTED and receipt["id"] in stored:
-            receipt["status"] = DUPLICATE if stored[receipt["id"]] == receipt["_hash"] else CONFLICT
-    for receipt in result.receipts:
-        if receipt.pop("_hash", None) and receipt["status"] == CONFLICT:
+        if receipt["status"] == CONFLICT:
             receipt["errors"] = {"id": "was already received with different content; this event was kept out"}
-
-    new_events = [candidates[r["id"]][1] for r in result.receipts if r["status"] == ACCEPTED]
-    if new_events:
-        # Durable in PostgreSQL before the 202: a message lost by the broker leaves the
-        # batch here for the sweep, so nothing acknowledged depends on Redis alone.
-        batch = PendingBatch.objects.create(org=org, events=new_events, received_at=format_timestamp(timezone.now()))
+    if batch is not None:
         _hand_on(batch=batch)
     return result
+
+
+def _outbox_write(*, org, candidates: dict, receipts: list, conflicts: list) -> PendingBatch | None:
+    """In one transaction: the outbox row, the claims on its new ids, the receipts of the ids
+    already known (stored or in flight), and the record of every conflict. The batch of
+    the events still new, or None when none is."""
+    with transaction.atomic():
+        # Durable in PostgreSQL before the 202: a message lost by the broker leaves the
+        # batch here for the sweep, so nothing acknowledged depends on Redis alone.
+        batch = PendingBatch.objects.create(
+            org=org, events=[event for _, event in candidates.values()], received_at=format_timestamp(timezone.now())
+        )
+        known = claims_settle(org_id=org.pk, batch_id=batch.pk, hashes={i: c[0] for i, c in candidates.items()})
+        for receipt in receipts:
+            if receipt["status"] == ACCEPTED and receipt["id"] in known:
+                digest, event = candidates[receipt["id"]]
+                receipt["status"] = DUPLICATE if known[receipt["id"]] == digest else CONFLICT
+                if receipt["status"] == CONFLICT:
+                    conflicts.append((digest, event))
+        if known:
+            kept = [event for i, (_, event) in candidates.items() if i not in known]
+            if kept:
+                PendingBatch.objects.filter(pk=batch.pk).update(events=kept)
+                batch.events = kept
+            else:
+                batch.delete()
+                batch = None
+        if conflicts:
+            IngestConflict.objects.bulk_create(
+                IngestConflict(org=org, event_id=event["id"], content_hash=digest, payload=event, in_receipt=True)
+                for digest, event in conflicts
+            )
+    return batch
 
 
 def _hand_on(*, batch: PendingBatch):

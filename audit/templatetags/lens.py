@@ -2,10 +2,13 @@
 format_html/escape here: nothing from an event is ever marked safe unescaped."""
 
 import json
+import unicodedata
+from urllib.parse import quote
 
 from django import template
 from django.http import QueryDict
-from django.utils.html import escape, format_html, format_html_join
+from django.urls import reverse
+from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from audit.explore.pagination import CURSOR_PARAM
@@ -76,56 +79,151 @@ def href_page(params, cursor):
 
 
 @register.simple_tag
+def trace_url(trace_id, api=False):
+    """A trace's page (or API) URL with the id percent-encoded whole, `/` included: an id
+    like `../../events/evt-1` stays one path segment, which a browser cannot resolve to
+    another page as it did with `{% url %}` (that leaves `/` and `..` as they are).
+    Ids `.` and `..` are refused at the door: no encoding keeps a browser from resolving them."""
+    base = reverse("api-traces") + "/" if api else reverse("trace-list")
+    return base + quote(trace_id, safe="") + ("" if api else "/")
+
+
+@register.simple_tag
 def query_string(params):
     query = _params(params)
     return query.urlencode()
 
 
-def _scalar(value) -> SafeString:
-    text = json.dumps(value, ensure_ascii=False)
+# Characters that change how text reads without showing themselves: controls (Cc),
+# format characters (Cf: bidirectional overrides and isolates, zero-width spaces and
+# joiners, the BOM, soft hyphens, tags), line and paragraph separators, and the blank
+# Hangul fillers. Where people read identities they are shown as labelled marks.
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0")
+
+
+def _is_hidden(char: str) -> bool:
+    return unicodedata.category(char) in _HIDDEN_CATEGORIES or char in _BLANK_LETTERS
+
+
+def _marked(text: str) -> SafeString:
+    """Escaped text with every hidden character as a visible, labelled mark."""
+    if not any(_is_hidden(char) for char in text):
+        return escape(text)
+    parts = []
+    for char in text:
+        if _is_hidden(char):
+            code = f"U+{ord(char):04X}"
+            name = unicodedata.name(char, "control character")
+            parts.append(format_html('<span class="hidden-char" title="{} {}">{}</span>', code, name.lower(), code))
+        else:
+            parts.append(escape(char))
+    return mark_safe("".join(parts))
+
+
+@register.filter
+def reveal(value):
+    """Untrusted text where people read identities (actor, tool, slug, ids, metadata):
+    isolated from the text around it (<bdi>: a right-to-left override cannot reorder
+    the page), hidden characters shown. `admin\u202e@moc.evil` reads as written."""
+    if value is None or value == "":
+        return ""
+    return format_html("<bdi>{}</bdi>", _marked(str(value)))
+
+
+@register.filter
+def reveal_text(value):
+    """`reveal` for plain text (a title, an attribute): hidden characters spelled out."""
+    return "".join(f"[U+{ord(char):04X}]" if _is_hidden(char) else char for char in str(value or ""))
+
+
+@register.filter
+def hidden_label(value):
+    """` label="…"` spelling out the hidden characters of a suggestion, when it has any (the
+    option's value stays exact, for filtering)."""
+    text = str(value or "")
+    return format_html(' label="{}"', reveal_text(text)) if any(_is_hidden(char) for char in text) else ""
+
+
+class _Budget:
+    """Characters a JSON tree may still show; None is no bound."""
+
+    def __init__(self, limit):
+        self.left = limit
+        self.elided = False
+
+    def take(self, text: str) -> str:
+        if self.left is None:
+            return text
+        if len(text) > self.left:
+            self.elided = True
+            text = text[: max(self.left, 0)]
+        self.left -= len(text)
+        return text
+
+    @property
+    def spent(self):
+        return self.left is not None and self.left <= 0
+
+
+def _scalar(value, budget) -> SafeString:
     kind = "null" if value is None else "bool" if isinstance(value, bool) else "num" if isinstance(value, (int, float)) else "str"
-    if kind == "str" and (len(value) > FOLD_AT or "\n" in value):
+    if kind != "str":
+        return format_html('<span class="j-{}">{}</span>', kind, budget.take(json.dumps(value)))
+    shown = budget.take(value)
+    cut = len(shown) < len(value)
+    text = _marked(json.dumps(shown, ensure_ascii=False)[:-1] + ("…" if cut else '"'))
+    if len(value) > FOLD_AT or "\n" in value:
         return format_html(
             '<details class="fold"><summary><span class="j-str">{}</span> <span class="muted">({} chars)</span></summary>'
             '<span class="j-str j-full">{}</span></details>',
-            json.dumps(value[:60].split("\n")[0] + "…", ensure_ascii=False),
+            _marked(json.dumps(value[:60].split("\n")[0] + "…", ensure_ascii=False)),
             len(value),
-            value,
+            text,
         )
-    return format_html('<span class="j-{}">{}</span>', kind, text)
+    return format_html('<span class="j-str">{}</span>', text)
 
 
-def _node(value, depth) -> SafeString:
+def _node(value, depth, budget) -> SafeString:
     pad = "  " * (depth + 1)
     end_pad = "  " * depth
-    if isinstance(value, dict):
+    if isinstance(value, (dict, list)):
         if not value:
-            return mark_safe("{}")
-        body = format_html_join(
-            ",\n",
-            "{}<span class=\"j-key\">{}</span>: {}",
-            ((pad, json.dumps(str(key), ensure_ascii=False), _node(item, depth + 1)) for key, item in value.items()),
-        )
-        opening, closing, count = "{", "}", len(value)
-    elif isinstance(value, list):
-        if not value:
-            return mark_safe("[]")
-        body = format_html_join(",\n", "{}{}", ((pad, _node(item, depth + 1)) for item in value))
-        opening, closing, count = "[", "]", len(value)
+            return mark_safe("{}" if isinstance(value, dict) else "[]")
+        items = list(value.items()) if isinstance(value, dict) else list(enumerate(value))
+        lines = []
+        for shown, (key, item) in enumerate(items):
+            if budget.spent:
+                budget.elided = True
+                lines.append(format_html('{}<span class="muted">… {} more</span>', pad, len(items) - shown))
+                break
+            if isinstance(value, dict):
+                key_html = _marked(json.dumps(budget.take(str(key)), ensure_ascii=False))
+                lines.append(format_html('{}<span class="j-key">{}</span>: {}', pad, key_html, _node(item, depth + 1, budget)))
+            else:
+                lines.append(format_html("{}{}", pad, _node(item, depth + 1, budget)))
+        body = mark_safe(",\n".join(lines))
+        opening, closing = ("{", "}") if isinstance(value, dict) else ("[", "]")
     else:
-        return _scalar(value)
-    if depth > 0 and count > FOLD_ITEMS:
+        return _scalar(value, budget)
+    if depth > 0 and len(items) > FOLD_ITEMS:
         return format_html(
             '<details class="fold"><summary>{} <span class="muted">{} items</span> {}</summary>{}\n{}{}</details>',
-            opening, count, closing, body, end_pad, closing,
+            opening, len(items), closing, body, end_pad, closing,
         )
     return format_html("{}\n{}\n{}{}", opening, body, end_pad, closing)
 
 
 @register.simple_tag
-def json_tree(value):
-    """Pretty-printed JSON as escaped HTML, with long strings and big collections folded."""
-    return format_html('<div class="json" tabindex="0">{}</div>', _node(value, 0))
+def json_tree(value, limit=None, full_url=None):
+    """Pretty-printed JSON as escaped HTML, long strings and big collections folded, hidden
+    characters shown. With `limit`, at most about that many characters are drawn (chain
+    views: a trace of large arguments stays a small page), and `full_url` links to the rest."""
+    budget = _Budget(limit)
+    tree = format_html('<div class="json" tabindex="0">{}</div>', _node(value, 0, budget))
+    if budget.elided and full_url:
+        tree += format_html('<p class="elided muted small">Shortened here. <a href="{}">Open the full event →</a></p>', full_url)
+    return tree
 
 
 @register.filter

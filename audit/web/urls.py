@@ -3,10 +3,11 @@ from django.urls import path
 from django.views.generic import RedirectView
 
 from audit.web import alerts, integrity, policy, saved_views, views
+from audit.web.login import ThrottledLoginView
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/events/", permanent=False), name="home"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("login/", ThrottledLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),  # POST only (Django 5)
     path("events/", views.event_list, name="event-list"),
     path("views/", saved_views.saved_view_create, name="saved-view-create"),
@@ -22,4 +23,5 @@ urlpatterns = [
     path("alerts/rules/", alerts.rule_add, name="alerts-rules"),
     path("alerts/rules/<int:pk>/<slug:action>/", alerts.rule_action, name="alerts-rule"),
     path("policy/", policy.policy_whatif, name="policy"),
+    path("conflicts/", views.conflicts, name="conflicts"),
 ]

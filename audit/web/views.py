@@ -10,6 +10,7 @@ import functools
 from datetime import timedelta
 
 from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect, QueryDict
 from django.shortcuts import render
 
@@ -19,13 +20,15 @@ from audit.events.models import AuditEvent, Decision, Outcome
 from audit.explore import selectors
 from audit.explore.filters import EventFilterSet, FilterError, filterset_bind
 from audit.explore.pagination import CURSOR_PARAM, BadPage, keyset_page
-from audit.explore.suggestions import filter_suggestions, metadata_value_text
+from audit.explore.suggestions import EMPTY_SUGGESTIONS, filter_suggestions, metadata_value_text
 from audit.explore.timeline import timeline_build
 from audit.explore.saved_views import saved_view_is_own, saved_view_list
 from audit.explore.vocabulary import METADATA_PREFIX, PANEL_TEXT, filter_params, is_filter_param
+from audit.ingest.selectors import conflict_list
 from audit.web.search import FACET_KEY_PARAM, facets_build, syntax_card
 
 PAGE_SIZE = 50
+CHAIN_ELIDE_CHARS = 2000  # of one call's arguments, error or reason drawn in a trace's chain
 HALF_PAIR_KEYS = ("meta_key", "meta_value")
 PAGE_PARAMS = (CURSOR_PARAM, FACET_KEY_PARAM, *HALF_PAIR_KEYS)  # in the URL, but no filters
 TIME_PRESETS = (("15m", "15 min"), ("1h", "1 h"), ("24h", "24 h"), ("7d", "7 days"), ("", "Any time"))
@@ -119,6 +122,8 @@ def _saved_views(request, params: QueryDict) -> list[dict]:
 
 
 def _panel_context(*, org, params: QueryDict, errors: dict, action: str) -> dict:
+    """The filter panel. Its suggestions are the organization's own values, so they are
+    offered only with a page whose read is recorded: not on a 400."""
     metadata_filters = [
         (key[len(METADATA_PREFIX):], value, key)
         for key, values in params.lists()
@@ -126,7 +131,7 @@ def _panel_context(*, org, params: QueryDict, errors: dict, action: str) -> dict
         for value in values
     ]
     active = [(key, value) for key, values in params.lists() for value in values]
-    suggestions = filter_suggestions(org=org)
+    suggestions = EMPTY_SUGGESTIONS if errors else filter_suggestions(org=org)
     return {
         "params": params,
         "errors": errors,
@@ -158,8 +163,10 @@ def _panel_context(*, org, params: QueryDict, errors: dict, action: str) -> dict
     }
 
 
-def _page(request, queryset, *, time_field):
-    return keyset_page(queryset=queryset, time_field=time_field, size=PAGE_SIZE, cursor=request.GET.get(CURSOR_PARAM))
+def _page(request, org, queryset, *, time_field):
+    return keyset_page(
+        queryset=queryset, time_field=time_field, size=PAGE_SIZE, org_id=org.pk, cursor=request.GET.get(CURSOR_PARAM)
+    )
 
 
 def _record(request, action, target=""):
@@ -194,7 +201,7 @@ def _browse(request, org, *, template: str, nav: str, rows):
 @org_view
 def event_list(request, org):
     def rows(params):
-        page = _page(request, selectors.event_list(org=org, filters=params), time_field="timestamp")
+        page = _page(request, org, selectors.event_list(org=org, filters=params), time_field="timestamp")
         chosen_key = request.GET.get(FACET_KEY_PARAM, "").strip()[:128] or None
         keys = filter_suggestions(org=org).metadata_keys
         metadata_key = chosen_key or (keys[0] if keys else None)
@@ -210,7 +217,7 @@ def event_list(request, org):
 @org_view
 def trace_list(request, org):
     def rows(params):
-        page = _page(request, selectors.trace_list(org=org, filters=params), time_field="started_at")
+        page = _page(request, org, selectors.trace_list(org=org, filters=params), time_field="started_at")
         for trace in page.rows:
             trace.span_ms = (trace.ended_at - trace.started_at) / timedelta(milliseconds=1)
         _record(request, "trace-list")
@@ -243,15 +250,24 @@ def event_detail(request, org, event_id):
 
 @org_view
 def trace_detail(request, org, trace_id):
-    summary, events = selectors.trace_chain(org=org, trace_id=trace_id)
+    try:
+        summary, page = selectors.trace_chain(org=org, trace_id=trace_id, cursor=request.GET.get(CURSOR_PARAM))
+    except BadPage as error:
+        return render(request, "400.html", {"org": org, "detail": str(error)}, status=400)
+    events = page.rows
     _record(request, "trace-view", trace_id)
-    timeline = timeline_build(events=events)
+    timeline = timeline_build(events=events, first_position=page.before + 1)
     actors = list(dict.fromkeys(event.actor for event in events))
     context = {
         "org": org,
         "nav": "traces",
         "trace_id": trace_id,
         "timeline": timeline,
+        "page": page,
+        "shown_from": page.before + 1,
+        "shown_to": page.before + len(events),
+        # Large values are shortened in the chain; each call links to its full event.
+        "elide_at": CHAIN_ELIDE_CHARS,
         "actors": actors,
         "summary": summary,
         "started_at": events[0].timestamp if events else summary.started_at,
@@ -264,3 +280,16 @@ def trace_detail(request, org, trace_id):
         "trace_params": _query("trace_id", trace_id),
     }
     return render(request, "audit/trace_detail.html", context)
+
+
+@org_view
+def conflicts(request, org):
+    """Events kept out because their id was taken by other content: for the organization's admins."""
+    if not request_caller(request).is_admin:
+        raise PermissionDenied("Conflicts are for your organization's admins.")
+    try:
+        page = _page(request, org, conflict_list(org_id=org.pk), time_field="detected_at")
+    except BadPage as error:
+        return render(request, "400.html", {"org": org, "detail": str(error)}, status=400)
+    _record(request, "conflict-list")
+    return render(request, "audit/conflicts.html", {"org": org, "nav": "conflicts", "page": page, "params": QueryDict()})

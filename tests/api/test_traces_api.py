@@ -141,3 +141,40 @@ def test_chain_query_count(org, warm, django_assert_num_queries):
     with django_assert_num_queries(4):  # the key, the summary, the events, the access record
         response = warm(f"{URL}/long")
     assert len(response.json()["events"]) == 25
+
+
+# --- bounded answers: the chain comes a page at a time -------------------------------------------
+
+
+def _chain(get, trace, **params):
+    return get(f"{URL}/{quote(trace, safe='')}", params).json()
+
+
+def test_the_chain_is_paged_with_a_cursor(org, get):
+    store_events(org, *(wire_event(id=f"c{n}", trace_id="long") for n in range(7)))
+    seen, page = [], _chain(get, "long", page_size=3)
+    while True:
+        seen += [event["id"] for event in page["events"]]
+        assert page["events_truncated"] is (page["next"] is not None)
+        if page["next"] is None:
+            break
+        page = get(page["next"].split("testserver")[1]).json()
+    assert seen == [f"c{n}" for n in range(7)]
+    assert page["trace"]["calls"] == 7
+
+
+def test_large_events_make_short_pages_not_a_huge_answer(org, get, settings):
+    """Before, 300 events of 200 KB made one 60 MB answer."""
+    settings.LENS_TRACE_PAGE_BYTES = 100_000
+    store_events(org, *(wire_event(id=f"big{n}", trace_id="heavy", arguments={"blob": "x" * 40_000})
+                        for n in range(10)))
+    response = get(f"{URL}/heavy", {"page_size": 500})
+    body = response.json()
+    assert len(body["events"]) == 3 and body["next"] is not None  # the third crosses the budget
+    assert len(response.content) < 150_000
+
+
+def test_a_chain_cursor_of_another_trace_list_is_refused(org, get):
+    store_events(org, *(wire_event(id=f"c{n}", trace_id="long") for n in range(3)))
+    events_cursor = get("/api/v1/audit-events", {"page_size": 1}).json()["next"].split("cursor=")[1]
+    assert get(f"{URL}/long", {"cursor": events_cursor}).status_code == 400

@@ -234,3 +234,27 @@ def test_export_of_100k_rows_streams_in_flat_memory(org, warm):
         # Flat: ten times the rows may not cost more than a quarter more memory.
         assert at_100k.blocks < at_10k.blocks * 1.25 + 5000
         assert at_100k.rss < 32 * 2**20
+
+
+# --- formula injection, through the export endpoint (the SQL path on PostgreSQL, Python's on SQLite) ---
+
+FORMULAS = ["=1+1", "+1", "-1", "@SUM(A1)", "\t=1", "\r=1", "\n=HYPERLINK(\"x\")", " =1", "  \n =1", "\u200b=1",
+            "\ufeff=1", "\u200e=1", "\u00a0=1", "\u3000=1", "\uff1d1+1", "\ufe661", "\uff0b1", "\ufe621", "\uff0d1",
+            "\ufe631", "\uff20x", "\ufe6bx", "\u22121", "\u202e=1"]
+HARMLESS = ["a=b", "1-2", "safe", "x @y", "\u200bsafe", " note"]
+
+
+def test_no_cell_starts_a_formula_whatever_precedes_it(get, org):
+    store_events(org, *(wire_event(id=f"f{n}", reason=value) for n, value in enumerate(FORMULAS + HARMLESS)))
+    response = get(URL, {"format": "csv"})
+    text = b"".join(response.streaming_content).decode()
+    rows = {row["id"]: row["reason"] for row in csv.DictReader(io.StringIO(text, newline=""))}
+    for n, value in enumerate(FORMULAS):
+        assert rows[f"f{n}"] == "'" + value, repr(value)
+    for n, value in enumerate(HARMLESS, start=len(FORMULAS)):
+        assert rows[f"f{n}"] == value, repr(value)
+
+
+def test_the_python_and_sql_paths_share_one_rule():
+    assert all(exports._is_formula(value) for value in FORMULAS)
+    assert not any(exports._is_formula(value) for value in HARMLESS)

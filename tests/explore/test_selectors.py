@@ -101,11 +101,14 @@ def test_trace_list_newest_start_first(stored, org, other_org):
 
 def test_trace_chain_in_timestamp_then_arrival_order(stored, org, django_assert_num_queries):
     with django_assert_num_queries(2):
-        summary, events = selectors.trace_chain(org=org, trace_id="t")
+        summary, page = selectors.trace_chain(org=org, trace_id="t")
     assert summary.calls == 3 and summary.deny_count == 1 and summary.alert_count == 1
-    assert [event.event_id for event in events] == ["b", "a", "d"]
-    _, first_two = selectors.trace_chain(org=org, trace_id="t", limit=2)
-    assert [event.event_id for event in first_two] == ["b", "a"]
+    assert [event.event_id for event in page.rows] == ["b", "a", "d"] and page.older is None
+    _, first_two = selectors.trace_chain(org=org, trace_id="t", size=2)
+    assert [event.event_id for event in first_two.rows] == ["b", "a"]
+    with django_assert_num_queries(3):  # the summary, the position of the page, the page
+        _, last = selectors.trace_chain(org=org, trace_id="t", size=2, cursor=first_two.older.encode())
+    assert [event.event_id for event in last.rows] == ["d"] and last.before == 2 and last.older is None
 
 
 def test_trace_chain_of_another_organization_is_404(stored, other_org):

@@ -288,10 +288,14 @@ def test_ndjson_strings_may_hold_unicode_line_separators(post, org):
     assert stored_ids(org) == ["next", "sep"]
 
 
-def test_years_before_1000_keep_four_digits(post, org):
-    from audit.events.wire import format_timestamp
-    from audit.events.wire import event_wire
+def test_years_before_1000_keep_four_digits_in_storage_and_the_chain(org):
+    """The door refuses such dates (LENS_MAX_EVENT_AGE_DAYS), so the rule is checked behind it."""
+    from audit.events.wire import event_wire, format_timestamp
+    from audit.integrity import chain
 
-    assert post(wire_event(id="old", timestamp="0999-01-02T03:04:05Z")).status_code == 202
-    assert event_wire(AuditEvent.objects.get(org=org, event_id="old"))["timestamp"] == "0999-01-02T03:04:05.000000Z"
-    assert format_timestamp(AuditEvent.objects.get(org=org).timestamp).startswith("0999-")
+    event = {**_clean(id="old"), "timestamp": "0999-01-02T03:04:05.000000Z"}
+    store.events_ingest(org_id=org.pk, events=[event], received_at="2026-11-23T09:00:00.000000Z")
+    stored = AuditEvent.objects.get(org=org, event_id="old")
+    assert event_wire(stored)["timestamp"] == "0999-01-02T03:04:05.000000Z"
+    assert format_timestamp(stored.timestamp).startswith("0999-")
+    assert chain.next_chain_hash(chain.GENESIS_HASH, event_wire(stored)) == stored.chain_hash

@@ -81,8 +81,8 @@ def test_api_shows_the_head_and_the_last_verification(api_client, org, read_key,
     }
     AuditEvent.objects.filter(pk=events[1].pk).delete()
     verification.chain_verification_run(org=org)
-    # The key lookup, the head with its last event, the last verification.
-    with django_assert_num_queries(3):
+    # The key lookup, the head with its last event, the last verification, the access record.
+    with django_assert_num_queries(4):
         body = api_client.get(URL).json()
     last = body["last_verification"]
     assert last["ok"] is False and last["kind"] == "removed"

@@ -37,6 +37,8 @@ READS = [
     ("/api/v1/audit-events/export", {"format": "csv", "since": "7d", "q": "github"}, "export", ""),
     ("/api/v1/traces", {"slug": "github-prod"}, "trace-list", ""),
     (f"/api/v1/traces/{quote('trace/7f3a', safe='')}", {}, "trace-view", "trace/7f3a"),
+    ("/api/v1/integrity", {}, "integrity", ""),
+    ("/api/v1/conflicts", {}, "conflict-list", ""),
 ]
 
 
@@ -125,3 +127,31 @@ def test_access_log_read_costs_constant_queries(admin_client, api_client, stored
     admin_client.get(ACCESS_LOG)
     with django_assert_num_queries(4):  # session, user, membership, the page
         assert len(admin_client.get(ACCESS_LOG).json()["results"]) == 5
+
+
+def test_a_refused_export_writes_no_export_record(api_client, stored, read_key):
+    response = api_client.get("/api/v1/audit-events/export", {"manifest": "1", "format": "csv"},
+                              HTTP_AUTHORIZATION=f"Bearer {read_key}")
+    assert response.status_code == 400 and "manifest" in response.json()["errors"]
+    assert not AccessRecord.objects.exists()
+
+
+@pytest.mark.parametrize("path", ["/api/v1/audit-events", "/api/v1/traces", "/api/v1/audit-events/export",
+                                  "/api/v1/audit-events/evt-1", "/api/v1/integrity"])
+def test_head_runs_the_same_parameter_check_as_get(api_client, stored, read_key, path):
+    head = api_client.head(path, {"decison": "deny"}, HTTP_AUTHORIZATION=f"Bearer {read_key}")
+    get = api_client.get(path, {"decison": "deny"}, HTTP_AUTHORIZATION=f"Bearer {read_key}")
+    assert head.status_code == get.status_code == 400
+    assert not AccessRecord.objects.exists()
+
+
+@pytest.mark.parametrize("path", ["/events/", "/traces/"])
+def test_a_400_page_offers_none_of_the_organizations_values(user_client, org, path):
+    """The panel's suggestions are the organization's data: only with a page whose read is recorded."""
+    store_event(org, actor="carol@acme.example", metadata={"team": "payments"})
+    bad = user_client.get(path, {"since": "soon"})
+    assert bad.status_code == 400
+    assert "carol@acme.example" not in bad.content.decode() and "payments" not in bad.content.decode()
+    assert not AccessRecord.objects.exists()
+    good = user_client.get(path)
+    assert "carol@acme.example" in good.content.decode() and AccessRecord.objects.count() == 1

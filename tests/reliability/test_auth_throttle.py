@@ -3,7 +3,7 @@
 import pytest
 from django.test import override_settings
 
-from audit.api import authentication
+from audit.accounts import throttle
 
 URL = "/api/v1/audit-events"
 
@@ -19,7 +19,7 @@ def get(api_client):
 @pytest.fixture
 def frozen_clock(monkeypatch):
     clock = {"now": 1_800_000_000.0}  # the start of a one-minute window
-    monkeypatch.setattr(authentication.time, "time", lambda: clock["now"])
+    monkeypatch.setattr(throttle, "_now", lambda: clock["now"])
     return clock
 
 
@@ -54,7 +54,7 @@ def test_every_kind_of_bad_header_counts_and_good_keys_do_not(api_client, read_k
 def test_the_default_rate_is_a_setting():
     from django.conf import settings
 
-    assert authentication._auth_failure_rate() == (30, 60)
+    assert throttle.failure_rate(settings.LENS_AUTH_FAILURE_RATE) == (30, 60)
     assert settings.LENS_AUTH_FAILURE_RATE == "30/min"
 
 

@@ -273,7 +273,7 @@ def test_any_trace_id_gets_a_working_link(user_client, org):
     store_events(org, wire_event(id="odd", trace_id=odd))
     html = user_client.get("/events/").content.decode()
     href = re.search(r'href="(/traces/[^"]+)" title="Open trace', html).group(1)
-    assert href == "/traces/run/42%3Fx=1%23frag%20%C3%BC/"
+    assert href == "/traces/run%2F42%3Fx%3D1%23frag%20%C3%BC/"  # one path segment, whatever the id holds
     page = user_client.get(href)
     assert page.status_code == 200 and 'data-event-id="odd"' in page.content.decode()
 
@@ -314,3 +314,46 @@ def test_an_unknown_parameter_is_a_visible_error_not_ignored(user_client, mixed,
     name = url.split("?")[1].split("=")[0]
     banner = html[html.index('id="filter-errors"'):]
     assert f'<span class="mono">{name}</span>: is not a filter' in banner
+
+
+# --- a trace's chain stays a bounded page --------------------------------------------------------
+
+
+def test_a_long_trace_is_drawn_a_page_at_a_time(user_client, org):
+    store_events(org, *(wire_event(id=f"c{n:03d}", trace_id="long", timestamp=_at(n)) for n in range(230)))
+    first = user_client.get("/traces/long/").content.decode()
+    assert first.count('<details class="tl-call') == 200 and "calls 1–200 are drawn" in first
+    more = re.search(r'href="(\?cursor=[^"]+)" rel="next"', first).group(1)
+    rest = user_client.get("/traces/long/" + more.replace("&amp;", "&")).content.decode()
+    assert rest.count('<details class="tl-call') == 30 and 'data-event-id="c229"' in rest and 'data-event-id="c199"' not in rest
+    assert '<span class="tl-pos">201</span>' in rest and "From the first call" in rest
+    assert user_client.get("/traces/long/?cursor=made-up").status_code == 400
+
+
+def test_large_values_are_shortened_in_the_chain_with_a_link_to_the_full_event(user_client, org):
+    blob = "y" * 50_000 + "THE-END"
+    store_events(org, wire_event(id="big", trace_id="heavy", arguments={"blob": blob}, error="e" * 20_000))
+    chain = user_client.get("/traces/heavy/").content.decode()
+    assert "THE-END" not in chain and len(chain) < 40_000
+    assert 'href="/events/big/">Open the full event' in chain
+    assert "THE-END" in user_client.get("/events/big/").content.decode()
+
+
+# --- text that hides or reorders itself --------------------------------------------------------
+
+
+SPOOF = "admin\u202e@moc.evil"
+
+
+def test_identities_are_isolated_and_hidden_characters_shown(user_client, org):
+    store_events(org, wire_event(id="spoof", actor=SPOOF, tool="list\u200bissues", slug="github-prod",
+                                 trace_id="t\u2066x", arguments={"to\u202e": "pay\u200dme"},
+                                 metadata={"env": "prod\ufeff"}))
+    mark = '<span class="hidden-char" title="U+202E right-to-left override">U+202E</span>'
+    for path in ("/events/spoof/", "/events/", "/traces/", "/traces/t%E2%81%A6x/"):
+        page = user_client.get(path).content.decode()
+        assert f"<bdi>admin{mark}@moc.evil</bdi>" in page, path
+    detail = user_client.get("/events/spoof/").content.decode()
+    for code in ("U+200B", "U+2066", "U+200D", "U+FEFF"):
+        assert f">{code}</span>" in detail, code
+    assert "\u202e@moc" not in detail.split("<datalist")[0].split("<title>")[1]  # never raw on the page itself

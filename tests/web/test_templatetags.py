@@ -30,3 +30,27 @@ def test_filter_links_keep_the_filter_and_drop_the_page_cursor():
     assert QueryDict(href_without(params, "actor", "a")[1:]) == QueryDict("actor=b&metadata.env=prod")
     assert QueryDict(href_without(params, "metadata.env")[1:]) == QueryDict("actor=a&actor=b")
     assert href_without(QueryDict("actor=a"), "actor", "a") == "./"
+
+
+def test_reveal_isolates_and_marks_every_hidden_character():
+    from audit.templatetags.lens import reveal, reveal_text
+
+    assert reveal("alice") == "<bdi>alice</bdi>" and reveal(None) == ""
+    html = reveal("a\u202eb\u200bc\x85d\u2028e\u3164f<g>")
+    for code in ("U+202E", "U+200B", "U+0085", "U+2028", "U+3164"):
+        assert f">{code}</span>" in html
+    assert "&lt;g&gt;" in html and "\u202e" not in html
+    assert reveal_text("a\u202eb") == "a[U+202E]b"
+
+
+def test_json_tree_marks_hidden_characters_in_keys_and_values():
+    html = json_tree({"k\u202e": "v\u200b"})
+    assert ">U+202E</span>" in html and ">U+200B</span>" in html and "\u202e" not in html
+
+
+def test_json_tree_with_a_limit_draws_about_that_much_and_links_to_the_rest():
+    value = {"blob": "z" * 10_000, "list": list(range(1000)), "after": "never drawn"}
+    html = json_tree(value, limit=500, full_url="/events/e1/")
+    assert html.count("z") < 600 and "never drawn" not in html and "more</span>" in html
+    assert 'href="/events/e1/">Open the full event' in html
+    assert "Open the full event" not in json_tree({"small": 1}, limit=500, full_url="/events/e1/")
