@@ -180,12 +180,15 @@ def decides(span: Span) -> bool:
     return DECISION_TYPE in span.attributes
 
 
-# A call that stands in for a guardrail's parent before that comes: the door checks the
-# guardrail's own fields (decision, rule, reason) in the event they would give it.
-STAND_IN_CALL = Span(
-    trace_id="0" * 32, span_id="0" * 16, parent_span_id="", name="stand-in", start_ns=1, end_ns=1, error=False,
-    status_message="", attributes={MCP_METHOD: "tools/call", "gen_ai.tool.name": "stand-in", "igris.slug": "stand-in"},
-)
+def stand_in_call(guardrail: Span) -> Span:
+    """A call that stands in for a guardrail's parent before that comes: the door checks the
+    guardrail's own fields (decision, rule, reason) in the event they would give it. It
+    starts when the guardrail does, so the door's time bounds judge the guardrail's time."""
+    return Span(
+        trace_id="0" * 32, span_id="0" * 16, parent_span_id="", name="stand-in", start_ns=guardrail.start_ns,
+        end_ns=guardrail.start_ns, error=False, status_message="",
+        attributes={MCP_METHOD: "tools/call", "gen_ai.tool.name": "stand-in", "igris.slug": "stand-in"},
+    )
 
 
 def span_record(span: Span) -> dict:

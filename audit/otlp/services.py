@@ -198,7 +198,7 @@ class _Decision:
     def _guardrails(self, parent, children, kept_children):
         if parent is None:  # its call has not come yet: check the guardrail's own fields, and keep it waiting
             for child in children:
-                clean, errors = _checked(mapping.STAND_IN_CALL, [child.span])
+                clean, errors = _checked(mapping.stand_in_call(child.span), [child.span])
                 if clean is None:
                     self.receipt.reject(_named(child), _problems(errors))
                 else:

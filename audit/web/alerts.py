@@ -68,7 +68,10 @@ def _page(request, org, *, destination_form=None, rule_form=None, new_secret=Non
         pending=Count("deliveries", filter=Q(deliveries__status=Delivery.Status.PENDING))
     )
     page_error = None
-    listing = {"queryset": selectors.delivery_list(org=org), "time_field": "created_at", "size": DELIVERIES_PER_PAGE}
+    listing = {
+        "queryset": selectors.delivery_list(org=org), "time_field": "created_at", "size": DELIVERIES_PER_PAGE,
+        "org_id": org.pk,
+    }
     try:
         deliveries = keyset_page(**listing, cursor=request.GET.get(CURSOR_PARAM))
     except BadPage as error:
