@@ -95,7 +95,12 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+# Front-end libraries come from npm (package-lock.json, installed by scripts/setup),
+# never copied into the repository; collectstatic gathers them with our own files.
+STATICFILES_DIRS = [
+    BASE_DIR / "static",
+    ("vendor/uplot", BASE_DIR / "node_modules" / "uplot" / "dist"),
+]
 STATIC_ROOT = BASE_DIR / "staticfiles"
 # Lens keeps no uploads; a prefix of their own keeps Django's live test server from
 # taking every path (/traces/..%2F…/ included) for a media file.
