@@ -44,7 +44,7 @@ class AuditEvent(models.Model):
     seq = models.BigIntegerField()
     chain_hash = models.CharField(max_length=64)
     # Lens-only (fields.STORAGE_FIELDS): the full text that `q` searches, lower-cased at
-    # ingest. On PostgreSQL a pg_trgm GIN index serves its LIKE '%…%' (migration 0006).
+    # ingest. On PostgreSQL a pg_trgm GIN index serves its LIKE '%…%' (migration 0010).
     search_text = models.TextField(db_default="", blank=True)
 
     class Meta:

@@ -3,9 +3,13 @@
 import pytest
 
 import base64
+import os
 import struct
 
-from audit.explore.pagination import BadPage, Cursor, page_size
+from django.conf import settings
+
+from audit.accounts.services import api_key_create
+from audit.explore.pagination import _NONCE_BYTES, _PAYLOAD, BadPage, Cursor, _sealer, page_size
 from audit.models import AuditEvent
 from tests.factories import store_events, wire_event
 
@@ -18,22 +22,30 @@ def test_page_size_is_ascii_digits_in_range(text):
         page_size(text)
 
 
-@pytest.mark.parametrize("path", ["/api/v1/audit-events", "/api/v1/traces"])
+@pytest.mark.parametrize("path", ["/api/v1/audit-events", "/api/v1/traces", "/api/v1/access-log"])
 @pytest.mark.parametrize("size", ["²", "①"])
-def test_a_unicode_digit_page_size_is_a_400_not_a_500(api_client, read_key, path, size):
-    response = api_client.get(path, {"page_size": size}, HTTP_AUTHORIZATION=f"Bearer {read_key}")
+def test_a_unicode_digit_page_size_is_a_400_not_a_500(api_client, org, path, size):
+    key = api_key_create(org=org, scopes=["read", "admin"], name="reader and admin")[1]
+    response = api_client.get(path, {"page_size": size}, HTTP_AUTHORIZATION=f"Bearer {key}")
     assert response.status_code == 400 and "page_size" in response.json()["errors"]
 
 
-@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00"])
-def test_a_cursor_whose_time_overflows_is_a_400_on_pages_and_api(api_client, read_key, user_client, moment):
-    import base64
+def _sealed_cursor(scope, micros):
+    """A cursor sealed as Lens seals them, holding a time no datetime can hold."""
+    nonce = os.urandom(_NONCE_BYTES)
+    sealed = _sealer(settings.SECRET_KEY).encrypt(nonce, _PAYLOAD.pack(False, micros, 1), scope.encode())
+    return base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
 
-    cursor = base64.urlsafe_b64encode(f"n|{moment}|1".encode()).decode().rstrip("=")
-    api = api_client.get("/api/v1/audit-events", {"cursor": cursor}, HTTP_AUTHORIZATION=f"Bearer {read_key}")
+
+@pytest.mark.parametrize("micros", [2**62, -(2**62)])
+def test_a_cursor_whose_time_overflows_is_a_400_on_pages_and_api(api_client, read_key, user_client, org, micros):
+    """Sealed, so the overflow itself is reached (not refused earlier as a forgery)."""
+    events = _sealed_cursor(f"{org.pk}:audit.auditevent", micros)
+    api = api_client.get("/api/v1/audit-events", {"cursor": events}, HTTP_AUTHORIZATION=f"Bearer {read_key}")
     assert api.status_code == 400 and "cursor" in api.json()["errors"]
-    for page in ("/events/", "/traces/"):
-        assert user_client.get(page, {"cursor": cursor}).status_code == 400
+    assert user_client.get("/events/", {"cursor": events}).status_code == 400
+    traces = _sealed_cursor(f"{org.pk}:audit.tracesummary", micros)
+    assert user_client.get("/traces/", {"cursor": traces}).status_code == 400
 
 
 def test_the_pages_and_the_api_walk_the_same_cursors(api_client, read_key, user_client, org):
