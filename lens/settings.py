@@ -188,6 +188,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {"DestinationKindEnum": "audit.alerts.models.Destination.Kind"},
+    # Request bodies get components of their own (`DestinationRequest`), without the read-only
+    # fields an answer has: generated clients build requests from them.
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Response headers (Retry-After, Link) and the 503 of a database outage (audit/api/schema.py).
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "audit.api.schema.declare_response_headers"],
 }
 
 LOGGING = {
