@@ -186,6 +186,8 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # No deep links: Swagger UI puts them inside the operation's toggle button (nested controls).
+    "SWAGGER_UI_SETTINGS": {"deepLinking": False},
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {"DestinationKindEnum": "audit.alerts.models.Destination.Kind"},
     # Request bodies get components of their own (`DestinationRequest`), without the read-only
