@@ -140,3 +140,40 @@ def test_events_on_a_phone_load_without_layout_shift(browser, live_server, world
     assert shift < 0.01, f"cumulative layout shift {shift:.3f}"
     assert folded
     assert first_row["y"] < 844, "the first event is below the first screen"
+
+
+def test_the_event_table_is_worked_from_the_keyboard(browser, live_server, world):
+    """j/k move through the rows and Enter opens one; the header stays in view; ids copy whole."""
+    context = browser.new_context(base_url=live_server.url, **DEVICES["desktop"])
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    try:
+        login(page, username="admin", password="admin-pass-123")
+        page.goto("/events/")
+        rows = page.locator("table.events tbody tr")
+        page.keyboard.press("j")
+        page.keyboard.press("j")
+        page.keyboard.press("k")
+        assert "is-current" in rows.nth(0).get_attribute("class")
+        assert "is-current" not in (rows.nth(1).get_attribute("class") or "")
+        first_id = rows.nth(0).get_attribute("data-event-id")
+        page.keyboard.press("Enter")
+        page.wait_for_url(f"**/events/{first_id}/")
+
+        page.goto("/events/")
+        page.locator("table.events tbody tr").nth(2).hover()
+        page.mouse.wheel(0, 1500)
+        page.wait_for_timeout(300)
+        box = page.locator(".table-wrap").bounding_box()
+        header = page.locator("table.events thead th").first.bounding_box()
+        assert rows.nth(0).bounding_box()["y"] < box["y"], "the rows did not scroll"
+        assert abs(header["y"] - box["y"]) <= 2 and header["y"] >= 0, f"the header scrolled away: {header} {box}"
+
+        row = rows.nth(3)
+        row.hover()
+        trace_id = row.locator("td.has-copy a").get_attribute("title").removeprefix("Open trace ")
+        row.locator("button.copy").click()
+        assert page.evaluate("navigator.clipboard.readText()") == trace_id
+        assert row.locator("button.copy").inner_text() == "Copied"
+    finally:
+        context.close()
