@@ -65,6 +65,9 @@ def generated(schema, tmp_path_factory):
         pytest.fail(f"{GENERATOR} is missing: run scripts/tools (scripts/setup requirements-dev.txt does)")
     work = tmp_path_factory.mktemp("client")
     (work / "schema.json").write_text(json.dumps(schema))
+    validator = GENERATOR.parent / "openapi-spec-validator"
+    checked = subprocess.run([str(validator), str(work / "schema.json")], capture_output=True, text=True, timeout=120)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
     result = subprocess.run(
         [str(GENERATOR), "generate", "--path", str(work / "schema.json"), "--output-path", str(work / PACKAGE),
          "--meta", "none", "--config", str(CONFIG)],
