@@ -186,8 +186,15 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # No deep links: Swagger UI puts them inside the operation's toggle button (nested controls).
+    "SWAGGER_UI_SETTINGS": {"deepLinking": False},
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {"DestinationKindEnum": "audit.alerts.models.Destination.Kind"},
+    # Request bodies get components of their own (`DestinationRequest`), without the read-only
+    # fields an answer has: generated clients build requests from them.
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Response headers (Retry-After, Link) and the 503 of a database outage (audit/api/schema.py).
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "audit.api.schema.declare_response_headers"],
 }
 
 LOGGING = {

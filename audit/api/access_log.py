@@ -23,9 +23,7 @@ class AccessRecordSerializer(serializers.Serializer):
     filters = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
 
 
-class AccessRecordPageSerializer(serializers.Serializer):
-    next = serializers.URLField(allow_null=True)
-    previous = serializers.URLField(allow_null=True)
+class AccessRecordPageSerializer(s.PageSerializer):
     results = AccessRecordSerializer(many=True)
 
 

@@ -5,6 +5,7 @@ from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from audit.accounts.caller import request_caller
@@ -26,6 +27,7 @@ ID_PATH = [OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH)]
 
 class AlertsView(ReadView):
     permission_classes = [IsOrgAdmin]
+    parser_classes = [JSONParser]  # bodies are JSON; one request media type for the schema and its clients
 
     @property
     def org(self):
@@ -70,9 +72,7 @@ class DestinationSerializer(serializers.Serializer):
     created_at = s.TimestampField(read_only=True)
 
 
-class DestinationPageSerializer(serializers.Serializer):
-    next = serializers.URLField(allow_null=True)
-    previous = serializers.URLField(allow_null=True)
+class DestinationPageSerializer(s.PageSerializer):
     results = DestinationSerializer(many=True)
 
 
@@ -178,9 +178,7 @@ class DeliverySerializer(serializers.Serializer):
     attempts = AttemptSerializer(source="attempt_log.all", many=True)
 
 
-class DeliveryPageSerializer(serializers.Serializer):
-    next = serializers.URLField(allow_null=True)
-    previous = serializers.URLField(allow_null=True)
+class DeliveryPageSerializer(s.PageSerializer):
     results = DeliverySerializer(many=True)
 
 
@@ -225,9 +223,7 @@ class AlertRuleSerializer(serializers.Serializer):
     created_at = s.TimestampField(read_only=True)
 
 
-class AlertRulePageSerializer(serializers.Serializer):
-    next = serializers.URLField(allow_null=True)
-    previous = serializers.URLField(allow_null=True)
+class AlertRulePageSerializer(s.PageSerializer):
     results = AlertRuleSerializer(many=True)
 
 

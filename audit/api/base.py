@@ -72,6 +72,8 @@ class ApiPage:
     items: list
     next_url: str | None = None
     previous_url: str | None = None
+    next_cursor: str | None = None
+    previous_cursor: str | None = None
     links: dict = field(default_factory=dict)
 
     @property
@@ -80,7 +82,12 @@ class ApiPage:
         return ", ".join(f'<{url}>; rel="{rel}"' for rel, url in self.links.items())
 
     def envelope(self, results: list) -> dict:
-        return {"next": self.next_url, "previous": self.previous_url, "results": results}
+        # The cursors beside the links, so a client that builds its own requests (a generated
+        # one) passes `cursor=` without taking a URL apart.
+        return {
+            "next": self.next_url, "previous": self.previous_url,
+            "next_cursor": self.next_cursor, "previous_cursor": self.previous_cursor, "results": results,
+        }
 
 
 def api_page(queryset, request, *, time_field: str) -> ApiPage:
@@ -92,8 +99,10 @@ def api_page(queryset, request, *, time_field: str) -> ApiPage:
     )
     result = ApiPage(items=page.rows)
     if page.older is not None:
+        result.next_cursor = page.older.encode()
         result.next_url = result.links["next"] = page_url(request, page.older)
     if page.newer is not None:
+        result.previous_cursor = page.newer.encode()
         result.previous_url = result.links["prev"] = page_url(request, page.newer)
     return result
 

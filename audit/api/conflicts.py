@@ -20,9 +20,7 @@ class ConflictSerializer(serializers.Serializer):
     event = serializers.JSONField(source="payload", help_text="The kept-out event, in the wire format, as sent.")
 
 
-class ConflictPageSerializer(serializers.Serializer):
-    next = serializers.URLField(allow_null=True)
-    previous = serializers.URLField(allow_null=True)
+class ConflictPageSerializer(s.PageSerializer):
     results = ConflictSerializer(many=True)
 
 

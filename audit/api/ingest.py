@@ -7,7 +7,7 @@ from rest_framework.response import Response
 
 from audit.accounts.caller import request_caller
 from audit.api.permissions import CanIngest, CanRead
-from audit.api.serializers import DetailSerializer
+from audit.api.serializers import DetailSerializer, EventInputSerializer
 from audit.api.throttling import IngestThrottle, ReadThrottle
 from audit.events.fields import RESERVED_IDS
 from audit.ingest.door import BodyError
@@ -31,7 +31,9 @@ class IngestResponseSerializer(serializers.Serializer):
 
 INGEST_DESCRIPTION = f"""
 Send one event object, a JSON array of events, or NDJSON (`Content-Type:
-application/x-ndjson`). Needs a key with the `ingest` scope.
+application/x-ndjson`, one event object per line). Each event is an `EventRequest` (SPEC §1);
+the schema declares the JSON body as one event so that generated clients can send it, and a
+JSON array of them is accepted the same way. Needs a key with the `ingest` scope.
 
 Every item gets a receipt: `accepted`, `duplicate` (same id, same content, stored
 once), `conflict` (same id, other content: kept out, never overwrites) or `invalid`
@@ -65,9 +67,13 @@ class EventIngestMixin:
     @extend_schema(
         operation_id="audit_events_ingest",
         description=INGEST_DESCRIPTION,
+        # JSON is declared as one event (EventInput, derived from audit/events/fields.py), NDJSON as bytes:
+        # a generator can write both (a oneOf of an object and an array breaks openapi-python-client's
+        # body dispatch). A JSON array of events is accepted as well (see above).
         request={
-            "application/json": {"oneOf": [{"type": "object"}, {"type": "array", "items": {"type": "object"}}]},
-            "application/x-ndjson": {"type": "string"},
+            "application/json": EventInputSerializer,
+            "application/x-ndjson": {"type": "string", "format": "binary",
+                                     "description": "One EventRequest object per line."},
         },
         responses={
             202: IngestResponseSerializer,

@@ -97,9 +97,7 @@ class CheckpointSerializer(serializers.Serializer):
     signature = serializers.CharField(help_text="Base64 Ed25519 signature of the message in docs/integrity.md.")
 
 
-class CheckpointPageSerializer(serializers.Serializer):
-    next = serializers.URLField(allow_null=True)
-    previous = serializers.URLField(allow_null=True)
+class CheckpointPageSerializer(s.PageSerializer):
     results = CheckpointSerializer(many=True)
 
 

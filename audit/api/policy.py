@@ -4,6 +4,7 @@ import json
 
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from audit.accounts.access_log import access_record
@@ -19,7 +20,7 @@ from audit.policy.selectors import TRANSITIONS, policy_simulate
 MAX_BODY_BYTES = 2 * MAX_POLICY_BYTES
 
 
-class SimulateRequestSerializer(serializers.Serializer):
+class SimulateSerializer(serializers.Serializer):
     policy = serializers.JSONField(help_text='`{"name", "default", "rules": [{"id", "tool", "action", "conditions"}]}`')
     query = serializers.CharField(required=False, allow_blank=True, help_text="A §7 query: which stored calls to replay.")
 
@@ -104,6 +105,7 @@ def _bad_body(message: str, code=status.HTTP_400_BAD_REQUEST) -> Response:
 
 
 class PolicySimulateView(ReadView):
+    parser_classes = [JSONParser]  # bodies are JSON; one request media type for the schema and its clients
     @extend_schema(
         operation_id="policy_simulate",
         summary="Replay a draft policy over stored calls",
@@ -117,7 +119,7 @@ class PolicySimulateView(ReadView):
             "field. An invalid policy is a 400 whose `problems` name the rule (index and id) and the field. "
             "See docs/policy-what-if.md."
         ),
-        request=SimulateRequestSerializer,
+        request=SimulateSerializer,
         responses={
             200: SimulationSerializer,
             400: OpenApiResponse(PolicyErrorSerializer, description="The policy or the query is invalid."),

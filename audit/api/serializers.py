@@ -6,7 +6,7 @@ declaration. Traces and access records are rendered by the serializers here.
 """
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from audit.events import fields as f
@@ -56,8 +56,8 @@ class ServerSerializer(serializers.Serializer):
 _NEVER_NULL = {"id", "metadata", *(field.name for field in f.ADDED_FIELDS)}
 
 
-def _schema_field(field: f.EventField) -> serializers.Field:
-    options = {"help_text": field.help, "allow_null": not field.required and field.name not in _NEVER_NULL}
+def _schema_field(field: f.EventField, **overrides) -> serializers.Field:
+    options = {"help_text": field.help, "allow_null": not field.required and field.name not in _NEVER_NULL, **overrides}
     kinds = {
         f.TEXT: lambda: serializers.CharField(**options),
         f.TIME: lambda: serializers.DateTimeField(**options),
@@ -82,9 +82,45 @@ EventSerializer = type(
 )
 
 
-class EventPageSerializer(serializers.Serializer):
-    next = serializers.URLField(allow_null=True, help_text="Older events; null on the last page.")
-    previous = serializers.URLField(allow_null=True, help_text="Newer events; null on the first page.")
+def _input_field(field: f.EventField) -> serializers.Field:
+    """A sender's field as the ingest body takes it (the door, audit/ingest/door.py, decides)."""
+    options = {"help_text": field.help, "required": field.required, "allow_null": not field.required}
+    if field.kind == f.TEXT and field.pattern:
+        return serializers.RegexField(field.pattern, max_length=field.max_length, **options)
+    if field.kind == f.TEXT:
+        return serializers.CharField(max_length=field.max_length, **options)
+    if field.kind in (f.NUMBER, f.INTEGER):
+        number = serializers.FloatField if field.kind == f.NUMBER else serializers.IntegerField
+        return number(min_value=field.minimum, max_value=field.maximum, **options)
+    return _schema_field(field, **options)
+
+
+# Named "Event" for the schema: with request components split off, it is `EventRequest`,
+# the body of an ingest, beside the `Event` an answer holds.
+EventInputSerializer = extend_schema_serializer(component_name="Event")(type(
+    "EventInputSerializer",
+    (serializers.Serializer,),
+    {
+        "__doc__": "An audit event as a sender writes it (SPEC §1); unknown fields are refused.",
+        **{field.name: _input_field(field) for field in f.SENDER_FIELDS},
+    },
+))
+
+
+class PageSerializer(serializers.Serializer):
+    """What every cursor-paginated list answers besides its `results`."""
+
+    next = serializers.URLField(allow_null=True, help_text="The next page (older); null on the last page.")
+    previous = serializers.URLField(allow_null=True, help_text="The page before (newer); null on the first page.")
+    next_cursor = serializers.CharField(
+        allow_null=True, help_text="The `cursor` parameter of the next page (the one inside `next`); null on the last."
+    )
+    previous_cursor = serializers.CharField(
+        allow_null=True, help_text="The `cursor` parameter of the page before; null on the first."
+    )
+
+
+class EventPageSerializer(PageSerializer):
     results = EventSerializer(many=True)
 
 
@@ -116,9 +152,7 @@ class TraceSerializer(serializers.Serializer):
         return {"allow": allow, "deny": summary.deny_count, "alert": summary.alert_count}
 
 
-class TracePageSerializer(serializers.Serializer):
-    next = serializers.URLField(allow_null=True)
-    previous = serializers.URLField(allow_null=True)
+class TracePageSerializer(PageSerializer):
     results = TraceSerializer(many=True)
 
 
@@ -127,6 +161,7 @@ class TraceChainSerializer(serializers.Serializer):
     events = EventSerializer(many=True, help_text="In order: timestamp, then arrival; a page of them.")
     events_truncated = serializers.BooleanField(help_text="True when the chain goes on past this page (see `next`).")
     next = serializers.URLField(allow_null=True, help_text="The rest of the chain; null on its last page.")
+    next_cursor = serializers.CharField(allow_null=True, help_text="The `cursor` parameter inside `next`.")
 
 
 # --- parameters -----------------------------------------------------------------------
@@ -142,9 +177,14 @@ def _filter_parameter(term: v.FilterTerm) -> OpenApiParameter:
     return OpenApiParameter(term.name, OpenApiTypes.STR, description=term.help)
 
 
+# SPEC §3's `metadata.<key>` parameters are named after keys no schema can list; they
+# are described in words (METADATA_HELP) and the schema declares the `metadata` pairs.
 FILTER_PARAMETERS = [
     *(_filter_parameter(term) for term in v.TERMS),
-    OpenApiParameter(f"{v.METADATA_PREFIX}<key>", OpenApiTypes.STR, description=v.METADATA_HELP),
+    OpenApiParameter(
+        v.METADATA_PARAM, {"type": "array", "items": {"type": "string", "pattern": "^[^=]+=", "maxLength": 1000}},
+        explode=True, style="form", description=f"{v.METADATA_PAIRS_HELP}\n\nSPEC §3's form: {v.METADATA_HELP}",
+    ),
 ]
 PAGE_PARAMETERS = [
     OpenApiParameter(CURSOR_PARAM, OpenApiTypes.STR, description="Opaque; follow the `next`/`previous` links."),

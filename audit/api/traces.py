@@ -64,5 +64,6 @@ class TraceDetailView(ReadView):
                 "events": [event_wire(event) for event in page.rows],
                 "events_truncated": following is not None,
                 "next": following,
+                "next_cursor": page.older.encode() if page.older else None,
             }
         )

@@ -70,6 +70,26 @@ class MetadataValueField(RepeatedValueField):
         super().validate(value)
 
 
+class MetadataPairsField(RepeatedValueField):
+    """`metadata=<key>=<value>` values as {key: [values]}; `key_error(key, index)` judges each key."""
+
+    def __init__(self, *, key_error, **kwargs):
+        self.key_error = key_error
+        super().__init__(**kwargs)
+
+    def clean(self, value):
+        pairs = super().clean(value)
+        grouped: dict[str, list[str]] = {}
+        for pair in pairs:
+            key, equals, text = pair.partition("=")
+            if not equals:
+                raise forms.ValidationError(f"{pair[:64]!r} is not <key>=<value> (metadata=env=production)")
+            if key not in grouped and (problem := self.key_error(key, len(grouped))):
+                raise forms.ValidationError(f"{key[:64]!r}: {problem}")
+            grouped.setdefault(key, []).append(text)
+        return grouped
+
+
 class MomentField(forms.CharField):
     """An absolute (RFC 3339) or relative (`15m`) moment, as an aware UTC datetime."""
 

@@ -23,7 +23,9 @@ from django.db import connections
 
 from audit.events.models import AuditEvent
 from audit.explore import vocabulary as v
-from audit.explore.filter_fields import CONTROL_RE, ChoicesField, MetadataValueField, MomentField, RepeatedValueField
+from audit.explore.filter_fields import (
+    CONTROL_RE, ChoicesField, MetadataPairsField, MetadataValueField, MomentField, RepeatedValueField,
+)
 from audit.explore.metadata import metadata_match
 from audit.explore.query import QuerySyntaxError, query_condition, query_parse
 from audit.ingest.models import TraceSummary
@@ -91,9 +93,23 @@ class MetadataFilter(django_filters.Filter):
         return metadata_match(qs, key=self.key, values=value)
 
 
+class MetadataPairsFilter(django_filters.Filter):
+    """`metadata=<key>=<value>`, repeatable: each key ANDed, a repeated key ORed."""
+
+    field_class = MetadataPairsField
+
+    def filter(self, qs, value):
+        for key, values in (value or {}).items():
+            qs = metadata_match(qs, key=key, values=values)
+        return qs
+
+
 def _metadata_key_error(key: str, index: int) -> str | None:
     if not key:
         return "name a metadata key: metadata.<key>=<value>"
+    if key.startswith("<") and key.endswith(">"):
+        # The schema's own placeholder, sent as is by a client that took it for a name.
+        return f"{key} is a placeholder: put a metadata key in its place (metadata.env=production)"
     if len(key) > 128 or CONTROL_RE.search(key):
         return "metadata keys are 1–128 printable characters"
     if index >= v.MAX_METADATA_FILTERS:
@@ -145,6 +161,10 @@ class EventFilterSet(django_filters.FilterSet):
     def __init__(self, data=None, *args, **kwargs):
         super().__init__(data, *args, **kwargs)
         keys = [name for name in (data or {}) if name.startswith(v.METADATA_PREFIX)]
+        # The pairs parameter shares the limit on keys with the metadata.<key> form.
+        self.filters[v.METADATA_PARAM] = MetadataPairsFilter(
+            label="metadata", key_error=lambda key, index: _metadata_key_error(key, index + len(keys))
+        )
         for index, name in enumerate(keys):
             key = name[len(v.METADATA_PREFIX) :]
             self.filters[name] = MetadataFilter(key=key, label=f"metadata {key}", key_error=_metadata_key_error(key, index))

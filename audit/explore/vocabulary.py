@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from audit.events.fields import BY_NAME
 
 METADATA_PREFIX = "metadata."
+# The same filters as one repeatable parameter, `metadata=<key>=<value>`: what an OpenAPI
+# client generator can express (it cannot name a parameter after a key it does not know).
+METADATA_PARAM = "metadata"
 MAX_METADATA_FILTERS = 20
 TIME_HELP = "RFC 3339 with a zone (2026-11-23T09:15:02Z) or relative to now (15m, 24h, 7d)"
 
@@ -80,10 +83,17 @@ METADATA_HELP = (
     "key ORs. A value that reads as a JSON number or boolean also matches that number or boolean "
     f"(`metadata.ticket=4711` finds 4711 and \"4711\"). At most {MAX_METADATA_FILTERS} keys."
 )
+METADATA_PAIRS_HELP = (
+    "Metadata filters as `<key>=<value>` (split at the first `=`), repeatable: "
+    "`metadata=env%3Dproduction&metadata=feature%3Dtriage` is the same as "
+    "`metadata.env=production&metadata.feature=triage` (SPEC §3's form, also accepted). Several keys are ANDed; "
+    "a repeated key ORs; a value that reads as a JSON number or boolean also matches that number or boolean. "
+    f"At most {MAX_METADATA_FILTERS} keys in all."
+)
 
 
 def is_filter_param(name: str) -> bool:
-    return name in BY_PARAM or name.startswith(METADATA_PREFIX)
+    return name in BY_PARAM or name == METADATA_PARAM or name.startswith(METADATA_PREFIX)
 
 
 def filter_params(query) -> dict[str, list[str]]:

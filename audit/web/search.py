@@ -53,7 +53,7 @@ def facets_build(*, counts: dict, params: QueryDict, metadata_key: str | None, c
         name = METADATA_PREFIX + metadata_key
         facet = _facet(param=name, label=name, qualifier=name, items=counts.get(name, []), params=params,
                        query=query, chosen_key=chosen_key)
-        facet["keys"] = [
+        facet["key_choices"] = [  # not "keys": a template would read a dict's keys() method
             {"key": key, "href": _href(params, q=params.get("q", ""), facet_key=key), "active": key == metadata_key}
             for key in metadata_keys[:FACET_KEY_CHOICES]
         ]

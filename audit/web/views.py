@@ -23,7 +23,7 @@ from audit.explore.pagination import CURSOR_PARAM, BadPage, keyset_page
 from audit.explore.suggestions import EMPTY_SUGGESTIONS, filter_suggestions, metadata_value_text
 from audit.explore.timeline import timeline_build
 from audit.explore.saved_views import saved_view_is_own, saved_view_list
-from audit.explore.vocabulary import METADATA_PREFIX, PANEL_TEXT, filter_params, is_filter_param
+from audit.explore.vocabulary import METADATA_PARAM, METADATA_PREFIX, PANEL_TEXT, filter_params, is_filter_param
 from audit.ingest.selectors import conflict_list
 from audit.web.search import FACET_KEY_PARAM, facets_build, syntax_card
 
@@ -59,6 +59,16 @@ def _canonical_query(query: QueryDict) -> QueryDict:
         kept = [value for value in values if value != ""]
         if kept:
             clean.setlist(key, list(dict.fromkeys(kept)))
+    # metadata=<key>=<value> (the API's pairs form) reads as metadata.<key>=<value> in the page's URL;
+    # a value that is not a pair stays, so the page can say what is wrong.
+    pairs = clean.pop(METADATA_PARAM, [])
+    for pair in pairs:
+        key, equals, value = pair.partition("=")
+        if equals and key and value:
+            param = METADATA_PREFIX + key
+            clean.setlist(param, list(dict.fromkeys([*clean.getlist(param), value])))
+        else:
+            clean.appendlist(METADATA_PARAM, pair)
     meta_key = query.get("meta_key", "").strip()
     meta_value = query.get("meta_value", "").strip()
     if meta_key and meta_value:

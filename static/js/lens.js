@@ -45,13 +45,9 @@
       }
     }
 
-    // On a narrow window the filter panel starts folded, so the results come first
-    // (unless it has an error to show). Without JavaScript it simply stays open.
+    // The filter panel is folded on a phone by its markup (filter_panel.html, lens.css):
+    // nothing here changes the layout after load.
     var fold = document.querySelector("[data-lens-collapse-narrow]");
-    if (fold && window.matchMedia && window.matchMedia("(max-width: 860px)").matches &&
-        !document.getElementById("filter-errors")) {
-      fold.open = false;
-    }
 
     // "/" jumps to the search box, as in most explorers.
     var search = document.querySelector("[data-lens-search]");
@@ -65,6 +61,50 @@
         }
       });
     }
+
+    // Tables of rows (the event list): j / k move through the rows, Enter opens the current one
+    // (its link has the focus), as in mail readers and GitHub's lists.
+    var table = document.querySelector("[data-lens-rows]");
+    if (table) {
+      var rows = Array.prototype.slice.call(table.querySelectorAll("tbody tr")).filter(function (row) {
+        return row.querySelector("[data-lens-row-link]");
+      });
+      var current = -1;
+      var move = function (step) {
+        if (!rows.length) return;
+        if (current >= 0) rows[current].classList.remove("is-current");
+        current = Math.max(0, Math.min(rows.length - 1, current + step));
+        rows[current].classList.add("is-current");
+        rows[current].querySelector("[data-lens-row-link]").focus();
+      };
+      rows.forEach(function (row, index) {
+        row.addEventListener("focusin", function () {
+          if (current >= 0) rows[current].classList.remove("is-current");
+          current = index;
+          row.classList.add("is-current");
+        });
+      });
+      document.addEventListener("keydown", function (event) {
+        var tag = (event.target.tagName || "").toLowerCase();
+        if (event.altKey || event.ctrlKey || event.metaKey || tag === "input" || tag === "textarea" || tag === "select") return;
+        if (event.key === "j") { event.preventDefault(); move(1); }
+        else if (event.key === "k") { event.preventDefault(); move(current < 0 ? 1 : -1); }
+      });
+    }
+
+    // Copy buttons beside shortened ids: the full value to the clipboard.
+    Array.prototype.forEach.call(document.querySelectorAll("[data-lens-copy]"), function (button) {
+      button.addEventListener("click", function () {
+        var done = function () {
+          button.setAttribute("data-copied", "");
+          button.textContent = "Copied";
+          setTimeout(function () { button.removeAttribute("data-copied"); button.textContent = "Copy"; }, 1500);
+        };
+        if (navigator.clipboard && navigator.clipboard.writeText) {
+          navigator.clipboard.writeText(button.getAttribute("data-lens-copy")).then(done, function () {});
+        }
+      });
+    });
 
     // Chain page: open or close every call's detail at once.
     var calls = document.querySelectorAll("details.tl-call");

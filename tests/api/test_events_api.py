@@ -71,6 +71,8 @@ def test_list_filters(stored, get, params, expected):
         ({"decision": "maybe"}, "decision"),
         ({"since": "last tuesday"}, "since"),
         ({"metadata.": "x"}, "metadata."),
+        ({"metadata.<key>": "production"}, "metadata.<key>"),  # the docs' placeholder, sent as a name
+        ({"metadata": "production"}, "metadata"),  # the pairs form wants <key>=<value>
         ({"decison": "deny"}, "decison"),  # a typo is an error, never silently ignored
         ({"format": "xml"}, "format"),
         ({"cursor": "not-a-cursor"}, "cursor"),

@@ -106,6 +106,23 @@ def test_metadata_filter(events, params, expected):
     assert count(params, events) == expected
 
 
+@pytest.mark.parametrize(
+    "params, expected",
+    [
+        # The `metadata=<key>=<value>` form a generated client can send: the same filters.
+        ("metadata=env%3Dproduction", 2),
+        ("metadata=env%3Dproduction&metadata=ticket%3D4711", 2),  # keys ANDed
+        ("metadata=env%3Dstaging&metadata=ticket%3D4711", 0),
+        ("metadata=env%3Dproduction&metadata=env%3Dstaging", 4),  # a repeated key ORs
+        ("metadata=dry_run%3Dtrue", 2),  # typed as the other form
+        ("metadata=weird__key%3Dx%3Dy", 0),  # split at the first "=": the value is "x=y"
+        ("metadata=env%3Dstaging&metadata.dry_run=true", 2),  # both forms together are ANDed
+    ],
+)
+def test_metadata_pairs_filter(events, params, expected):
+    assert count(params, events) == expected
+
+
 def test_metadata_candidates():
     assert metadata_candidates("4711") == ["4711", 4711]
     assert metadata_candidates("-2.5e3") == ["-2.5e3", -2500.0]
@@ -177,6 +194,11 @@ def test_plain_dict_with_lists_binds_like_a_query_dict(events):
         ("since=99999999d", "since", "is not a time"),
         ("since=1h&until=2h", "until", "must not be before since"),
         ("metadata.=x", "metadata.", "name a metadata key"),
+        # A client that took the schema's placeholder for a parameter's name (issue 19).
+        ("metadata.%3Ckey%3E=production", "metadata.<key>", "is a placeholder"),
+        ("metadata=env", "metadata", "is not <key>=<value>"),
+        ("metadata=%3Dx", "metadata", "name a metadata key"),
+        ("metadata=%3Ckey%3E%3Dx", "metadata", "is a placeholder"),
         ("actor=a%00b", "actor", "control characters"),
         ("trace_id=" + "x" * 129, "trace_id", "at most 128 characters"),
         ("slug=" + "s" * 65, "slug", "at most 64 characters"),
@@ -194,6 +216,9 @@ def test_too_many_repeats_and_metadata_keys_are_errors(db):
     assert "at most 100 times" in errors("&".join(["actor=a"] * 101))["actor"][0]
     params = "&".join(f"metadata.k{n}=v" for n in range(21))
     assert list(errors(params)) == ["metadata.k20"]
+    # The two forms share the limit.
+    params = "&".join(f"metadata.k{n}=v" for n in range(15)) + "&" + "&".join(f"metadata=p{n}%3Dv" for n in range(6))
+    assert "at most 20 metadata filters" in errors(params)["metadata"][0]
 
 
 @pytest.fixture

@@ -125,6 +125,14 @@ def test_a_form_submission_is_redirected_to_its_canonical_url(user_client, mixed
     assert _ids(user_client.get(response["Location"])) == ["b2"]
 
 
+def test_the_apis_metadata_pairs_read_as_metadata_filters_in_the_page_url(user_client, mixed):
+    response = user_client.get("/events/?metadata=env%3Dproduction&actor=bob%40company.com")
+    assert response.status_code == 302
+    assert response["Location"] == "/events/?actor=bob%40company.com&metadata.env=production"
+    html = user_client.get("/events/?metadata=no-pair").content.decode()
+    assert "is not &lt;key&gt;=&lt;value&gt;" in html
+
+
 def test_facets_count_the_current_filter_and_add_a_query_term_on_click(user_client, mixed):
     html = user_client.get("/events/?metadata.env=production").content.decode()
     facets = html[html.index('class="facets"'):html.index('class="table-wrap"')]
