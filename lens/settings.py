@@ -159,6 +159,8 @@ LENS_LOGIN_FAILURES_PER_USERNAME = env.str("LENS_LOGIN_FAILURES_PER_USERNAME", d
 LENS_LOGIN_FAILURES_PER_ADDRESS = env.str("LENS_LOGIN_FAILURES_PER_ADDRESS", default="50/h")
 # Facet counts on the event list cover at most this many of the newest matches.
 LENS_FACET_WINDOW = env.int("LENS_FACET_WINDOW", default=2_000)
+# The most buckets one histogram answer draws (a longer window needs a longer interval).
+LENS_HISTOGRAM_MAX_BUCKETS = env.int("LENS_HISTOGRAM_MAX_BUCKETS", default=2_000)
 # How many proxies in front of Lens append to X-Forwarded-For; 0 trusts only
 # REMOTE_ADDR, so a client cannot choose the address its throttles and access records see.
 LENS_NUM_PROXIES = env.int("LENS_NUM_PROXIES", default=0)

@@ -94,3 +94,38 @@ class IngestConflict(models.Model):
 
     def __str__(self):
         return f"conflict on {self.event_id}"
+
+
+class EventRollup(models.Model):
+    """Exact event counts per organization, minute of `timestamp` and combination of the
+    dimensions people count by (audit/ingest/rollups.py), upserted in the transaction
+    that stores the events, so histograms and top-N never scan events.
+
+    Keyed by the call time (`timestamp`), not `received_at`: every list, window and
+    histogram filters on the call time, so only a rollup on it can answer them.
+    `dimensions` is a digest of (decision, slug, actor, tool, method, outcome, rule_id)
+    that makes the upsert's conflict target one unique index whatever is null.
+    """
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="rollups")
+    minute = models.DateTimeField()
+    dimensions = models.TextField()
+    decision = models.CharField(max_length=8)
+    slug = models.CharField(max_length=64)
+    actor = models.CharField(max_length=254, null=True)
+    tool = models.CharField(max_length=128, null=True)
+    method = models.CharField(max_length=128)
+    outcome = models.CharField(max_length=16)
+    rule_id = models.TextField(null=True)
+    count = models.BigIntegerField()
+    duration_count = models.BigIntegerField(default=0)  # events that carry a duration
+    duration_sum = models.FloatField(default=0)
+    duration_max = models.FloatField(null=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["org", "minute", "dimensions"], name="audit_rollup_org_minute_dims_uniq"),
+        ]
+
+    def __str__(self):
+        return f"{self.minute:%Y-%m-%dT%H:%MZ} {self.decision} {self.count}"
