@@ -157,8 +157,6 @@ LENS_TRACE_PAGE_BYTES = env.int("LENS_TRACE_PAGE_BYTES", default=1024 * 1024)
 # the login form refuses with 429 until the window ends.
 LENS_LOGIN_FAILURES_PER_USERNAME = env.str("LENS_LOGIN_FAILURES_PER_USERNAME", default="10/h")
 LENS_LOGIN_FAILURES_PER_ADDRESS = env.str("LENS_LOGIN_FAILURES_PER_ADDRESS", default="50/h")
-# Facet counts on the event list cover at most this many of the newest matches.
-LENS_FACET_WINDOW = env.int("LENS_FACET_WINDOW", default=2_000)
 # The most buckets one histogram answer draws (a longer window needs a longer interval).
 LENS_HISTOGRAM_MAX_BUCKETS = env.int("LENS_HISTOGRAM_MAX_BUCKETS", default=2_000)
 # How many proxies in front of Lens append to X-Forwarded-For; 0 trusts only

@@ -9,7 +9,7 @@ exact, and never more than two minutes of events. Any other filter (`q`, `trace_
 every match. Each answer says which it used (`source`).
 """
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -316,3 +316,15 @@ def event_top(
         ranked = [top for top in ranked if (top.duration_count if order == "duration" else getattr(top, order))]
     return TopValues(by=by, total=total, results=ranked[:limit], source=scope.source)
 
+
+
+def event_breakdown(*, org: Organization, columns: tuple, filters: Mapping | None = None) -> dict[str, Counter]:
+    """Matching events counted by each of `columns` (rollup dimensions) at once: one GROUP BY
+    over every column per part, folded here, instead of a query per column."""
+    scope = count_scope(org=org, filters=filters)
+    counters = {column: Counter() for column in columns}
+    for part in scope.parts:
+        for row in part.rows.values(*columns).annotate(n=_counted(part)["n"]):
+            for column in columns:
+                counters[column][row[column]] += row["n"] or 0
+    return counters

@@ -209,7 +209,7 @@ def event_list(request, org):
         facets = facets_build(counts=counted.counts, params=params, metadata_key=metadata_key,
                               chosen_key=chosen_key, metadata_keys=keys)
         _record(request, "event-list")
-        return {"page": page, "events": page.rows, "facets": facets, "facet_window": counted.window}
+        return {"page": page, "events": page.rows, "facets": facets}
 
     return _browse(request, org, template="audit/event_list.html", nav="events", rows=rows)
 
