@@ -40,5 +40,10 @@ class Migration(migrations.Migration):
                 'constraints': [models.UniqueConstraint(fields=('org', 'minute', 'dimensions'), name='audit_rollup_org_minute_dims_uniq')],
             },
         ),
+        migrations.AlterField(
+            model_name='accessrecord',
+            name='action',
+            field=models.CharField(choices=[('event-list', 'Event List'), ('event-view', 'Event View'), ('export', 'Export'), ('trace-list', 'Trace List'), ('trace-view', 'Trace View'), ('policy-simulate', 'Policy Simulate'), ('integrity', 'Integrity'), ('conflict-list', 'Conflict List'), ('event-histogram', 'Event Histogram'), ('stats-top', 'Stats Top'), ('event-stream', 'Event Stream')], max_length=16),
+        ),
         migrations.RunPython(_rollups_from_events, migrations.RunPython.noop),
     ]
