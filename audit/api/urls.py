@@ -1,7 +1,7 @@
 from django.urls import path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from audit.api import alerts, counts, events, schema, traces  # noqa: F401 (schema registers the auth scheme)
+from audit.api import alerts, counts, events, schema, stream, traces  # noqa: F401 (schema registers the auth scheme)
 from audit.api.access_log import AccessLogView
 from audit.api.conflicts import ConflictListView
 from audit.api.integrity import CheckpointListView, IntegrityView, SigningKeyListView
@@ -38,6 +38,7 @@ urlpatterns = [
     # event id (audit/events/fields.py RESERVED_IDS), so no event hides behind it.
     path("audit-events/export", events.AuditEventExportView.as_view(), name="api-audit-events-export"),
     path("audit-events/histogram", counts.HistogramView.as_view(), name="api-audit-events-histogram"),
+    path("audit-events/stream", stream.AuditEventStreamView.as_view(), name="api-audit-events-stream"),
     path("audit-events/<event_id:event_id>", events.AuditEventDetailView.as_view(), name="api-audit-event"),
     path("stats/top", counts.TopView.as_view(), name="api-stats-top"),
     path("traces", traces.TraceListView.as_view(), name="api-traces"),
