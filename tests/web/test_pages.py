@@ -26,8 +26,8 @@ def test_pages_need_a_login(client, db, path):
     assert response["Location"].startswith(reverse("login") + "?next=")
 
 
-def test_home_goes_to_events_and_login_lands_there(client, viewer):
-    assert client.get("/")["Location"] == "/events/"
+def test_home_needs_a_login_and_login_lands_on_events(client, viewer):
+    assert client.get("/")["Location"].startswith(reverse("login") + "?next=/")
     page = client.get("/login/")
     assert page.status_code == 200 and b'name="username"' in page.content
     response = client.post("/login/", {"username": "viewer", "password": "viewer-pass-123"})
