@@ -56,6 +56,8 @@ async def _async_frames(org, filters, position):
         while True:
             waiter.clear()  # before reading: a notice that arrives during the read is kept
             got = await read(org=org, filters=filters, after=position, limit=settings.LENS_STREAM_READ_EVENTS)
+            if got is None:
+                return
             if got.position != position:
                 yield _frames(got, position)
                 position, quiet_since = got.position, loop.time()
@@ -81,6 +83,8 @@ def _sync_frames(org, filters, position):
     yield _opening(position)
     while True:
         got = live.stream_read(org=org, filters=filters, after=position, limit=settings.LENS_STREAM_READ_EVENTS)
+        if got is None:
+            return
         if got.position != position:
             yield _frames(got, position)
             position = got.position

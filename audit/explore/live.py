@@ -56,11 +56,13 @@ def stream_start(*, org: Organization, last_event_id: str | None) -> int:
     return int(text)
 
 
-def stream_read(*, org: Organization, filters: Mapping | None, after: int, limit: int) -> StreamRead:
+def stream_read(*, org: Organization, filters: Mapping | None, after: int, limit: int) -> StreamRead | None:
     """The matching events stored after seq `after` (at most `limit`), and the position they
     reach: past the non-matching events too, up to the head read first, so a resume never
-    rescans them."""
-    head = Organization.objects.filter(pk=org.pk).values_list("chain_seq", flat=True).get()
+    rescans them. None once the organization is gone: the stream ends."""
+    head = Organization.objects.filter(pk=org.pk).values_list("chain_seq", flat=True).first()
+    if head is None:
+        return None
     if head <= after:
         return StreamRead(events=[], position=after)
     events = list(
@@ -70,7 +72,7 @@ def stream_read(*, org: Organization, filters: Mapping | None, after: int, limit
     return StreamRead(events=events, position=position)
 
 
-def stream_read_closing(**kwargs) -> StreamRead:
+def stream_read_closing(**kwargs) -> StreamRead | None:
     """`stream_read` from a thread of the async streams' pool: a stream holds no database
     connection while it waits (a thousand streams must not be a thousand connections)."""
     close_old_connections()

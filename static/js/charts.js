@@ -71,7 +71,11 @@
       cursor: { drag: { x: true, y: false, setScale: false }, points: { show: false } },
       legend: { show: true },
       scales: { x: { time: true, range: function (u, min, max) { return [min, max + (times[1] - times[0] || 60)]; } } },
-      axes: [{ stroke: cssColor(el, "--muted", "#5d6778") }, { stroke: cssColor(el, "--muted", "#5d6778"), size: 48 }],
+      axes: [
+        { stroke: cssColor(el, "--muted", "#5d6778") },
+        // Counts are whole: ticks at whole steps only.
+        { stroke: cssColor(el, "--muted", "#5d6778"), size: 48, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7] },
+      ],
       series: [{ label: local ? "Local time" : "UTC" }].concat(order.map(function (d) {
         return {
           label: d, fill: colors[d], stroke: colors[d], width: 0, paths: bars, points: { show: false },

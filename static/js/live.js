@@ -19,6 +19,11 @@
     return MONTHS[d.getUTCMonth()] + " " + pad(d.getUTCDate()) + " " + pad(d.getUTCHours()) + ":" + pad(d.getUTCMinutes()) + ":" + pad(d.getUTCSeconds());
   }
 
+  // As the server writes a row's title: 2026-11-23 09:15:02.412 UTC.
+  function fullUtc(text) {
+    return new Date(text).toISOString().replace("T", " ").replace("Z", " UTC");
+  }
+
   function duration(ms) {
     if (ms === null || ms === undefined) return "—";
     if (ms < 1000) return (ms >= 10 || ms === Math.floor(ms) ? Math.round(ms) : ms.toFixed(1)) + " ms";
@@ -42,7 +47,7 @@
   function row(event) {
     var tr = el("tr", { "class": "d-" + event.decision + " live-new", "data-event-id": event.id });
     var href = "/events/" + encodeURIComponent(event.id) + "/";
-    tr.appendChild(cell("nowrap", el("a", { href: href, title: event.timestamp }, shortUtc(event.timestamp))));
+    tr.appendChild(cell("nowrap", el("a", { href: href, title: fullUtc(event.timestamp) }, shortUtc(event.timestamp))));
     tr.appendChild(cell("", el("a", { "class": "mono cell-clip", href: href }, event.tool || event.method)));
     var actor = event.actor ? el("span", { "class": "cell-clip", title: event.actor }, event.actor) : el("span", { "class": "muted" }, "anonymous");
     tr.appendChild(cell("", actor));

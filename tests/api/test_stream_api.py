@@ -105,3 +105,11 @@ def test_a_stream_ends_after_its_lifetime(org, get, settings):
     settings.LENS_STREAM_MAX_SECONDS = 0.05
     body = b"".join(get(URL).streaming_content).decode()
     assert body.startswith("retry: 2000\nid: 0\n\n")
+
+
+def test_a_stream_ends_when_its_organization_is_gone(org, get):
+    response = get(URL)
+    chunks = iter(response.streaming_content)
+    next(chunks)
+    org.delete()
+    assert b"".join(chunks) == b""
