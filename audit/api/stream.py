@@ -14,6 +14,7 @@ import time
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
+from django.db import connections
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -129,6 +130,9 @@ class AuditEventStreamView(ReadView):
         position = live.stream_start(org=org, last_event_id=request.headers.get(live.LAST_EVENT_ID))
         self.record(request, "event-stream")
         if isinstance(request._request, ASGIRequest):
+            # Django closes a request's connection when its response ends: for a stream, hours
+            # away. Close it now; the stream's reads open and close their own.
+            connections.close_all()
             body = _async_frames(org, filters, position)
         else:
             body = _sync_frames(org, filters, position)

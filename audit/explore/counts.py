@@ -9,7 +9,7 @@ exact, and never more than two minutes of events. Any other filter (`q`, `trace_
 every match. Each answer says which it used (`source`).
 """
 
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -17,7 +17,7 @@ from math import log
 
 from django.conf import settings
 from django.db import connections
-from django.db.models import Count, Expression, F, Max, Q, QuerySet, Sum, TextField
+from django.db.models import Count, Expression, F, Max, Min, Q, QuerySet, Sum, TextField
 from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KeyTextTransform
 from django.utils import timezone
@@ -141,21 +141,15 @@ def event_histogram(*, org: Organization, filters: Mapping | None = None, interv
     if interval is not None and interval not in INTERVALS:
         raise v.ParameterError.one("interval", f"must be one of {', '.join(INTERVALS)}")
     scope = count_scope(org=org, filters=filters)
-    # Group by minute first (every interval is whole minutes), then fold into buckets, so
-    # the window is known from the data before the interval is chosen.
-    per_minute = defaultdict(lambda: dict.fromkeys(DECISIONS, 0))
-    for part in scope.parts:
-        rows = part.rows.annotate(bucket=_bucket_sql(part, 60)).values("bucket").annotate(**_counted(part))
-        for row in rows:
-            counts = per_minute[row["bucket"]]
-            for decision in DECISIONS:
-                counts[decision] += row[decision] or 0
     now = timezone.now()
-    minutes = sorted(per_minute)
-    start = scope.since or (_epoch_minute(minutes[0]) if minutes else None)
-    end = scope.until or max(now, _epoch_minute(minutes[-1]) if minutes else now)
-    if start is None:
-        return Histogram(interval=interval or "1h", total=0, buckets=[], source=scope.source)
+    start, end = scope.since, scope.until or now
+    if start is None or scope.until is None:  # the window reaches as far as the matches do
+        oldest, newest = _extent(scope)
+        if oldest is None and start is None:
+            return Histogram(interval=interval or "1h", total=0, buckets=[], source=scope.source)
+        start = start or oldest
+        if scope.until is None and newest is not None:
+            end = max(end, newest)
     interval = interval or interval_choose(since=start, until=end)
     seconds = INTERVALS[interval]
     first, last = int(start.timestamp()) // seconds, int(end.timestamp()) // seconds
@@ -165,11 +159,13 @@ def event_histogram(*, org: Organization, filters: Mapping | None = None, interv
             "interval", f"{interval} would draw {last - first + 1} buckets (at most {limit}): choose a longer interval or a shorter window"
         )
     buckets = {index: dict.fromkeys(DECISIONS, 0) for index in range(first, last + 1)}
-    for minute in minutes:
-        bucket = buckets.get(minute * 60 // seconds)
-        if bucket is not None:
-            for decision in DECISIONS:
-                bucket[decision] += per_minute[minute][decision]
+    for part in scope.parts:
+        rows = part.rows.annotate(bucket=_bucket_sql(part, seconds)).values("bucket").annotate(**_counted(part))
+        for row in rows:
+            bucket = buckets.get(row["bucket"])
+            if bucket is not None:
+                for decision in DECISIONS:
+                    bucket[decision] += row[decision] or 0
     listed = [
         {"start": datetime.fromtimestamp(index * seconds, UTC), **counts} for index, counts in buckets.items()
     ]
@@ -177,8 +173,15 @@ def event_histogram(*, org: Organization, filters: Mapping | None = None, interv
     return Histogram(interval=interval, total=total, buckets=listed, source=scope.source)
 
 
-def _epoch_minute(index: int) -> datetime:
-    return datetime.fromtimestamp(index * 60, UTC)
+def _extent(scope: CountScope) -> tuple[datetime | None, datetime | None]:
+    """The oldest and newest matching times (a rollup row stands for its minute's start)."""
+    oldest = newest = None
+    for part in scope.parts:
+        found = part.rows.aggregate(oldest=Min(part.time_column), newest=Max(part.time_column))
+        if found["oldest"] is not None:
+            oldest = min(oldest or found["oldest"], found["oldest"])
+            newest = max(newest or found["newest"], found["newest"])
+    return oldest, newest
 
 
 # --- totals and top-N ----------------------------------------------------------------
