@@ -18,7 +18,7 @@ from audit.explore.vocabulary import ParameterError
 INTERVAL_PARAM, BY_PARAM, LIMIT_PARAM, ORDER_PARAM = "interval", "by", "limit", "order"
 MAX_LIMIT = 100
 SOURCE_HELP = (
-    "`rollup`: counted from the per-minute count rollup (and the events of the window's partial minutes); "
+    "`rollup`: counted from the count rollup (days, hours and minutes; the events of the window's partial minutes); "
     "`events`: counted over the matching events themselves, for filters the rollup does not hold (`q`, "
     "`trace_id`, `metadata.<key>`) or a `metadata.<key>` top. Both are exact."
 )

@@ -1,12 +1,13 @@
 """Exact counts of matching events: histograms, totals and top-N (SPEC §8).
 
-Answered from the per-minute rollup (audit/ingest/rollups.py) when every filter is one
-it holds: decision, slug, actor, tool, method, outcome, and a time window. The rollup
-counts whole minutes, so the partial minutes at the window's ends (a relative `since`
-never falls on a minute) are counted from the events themselves, on the time index:
-exact, and never more than two minutes of events. Any other filter (`q`, `trace_id`,
-`metadata.<key>`) counts the matching events with GROUP BY: exact too, but it reads
-every match. Each answer says which it used (`source`).
+Answered from the rollup (audit/ingest/rollups.py) when every filter is one it holds:
+decision, slug, actor, tool, method, outcome, and a time window. The window is cut
+into whole UTC days (day rows), the hours left at its ends (hour rows), the minutes
+left (minute rows), and the partial minutes at the very ends (a relative `since`
+never falls on a minute), which are counted from the events themselves on the time
+index: exact, and never more than two minutes of events. Any other filter (`q`,
+`trace_id`, `metadata.<key>`) counts the matching events with GROUP BY: exact too,
+but it reads every match. Each answer says which it used (`source`).
 """
 
 from collections import Counter
@@ -28,7 +29,7 @@ from audit.events.models import AuditEvent
 from audit.explore import vocabulary as v
 from audit.explore.filters import EventFilterSet, filterset_bind
 from audit.ingest.models import EventRollup
-from audit.ingest.rollups import minute_floor
+from audit.ingest.rollups import DAY, GRAINS, MINUTE, period_ceil, period_floor
 
 INTERVALS = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "6h": 21600, "1d": 86400}
 AUTO_BUCKETS = 60
@@ -41,11 +42,11 @@ ROLLUP, EVENTS = "rollup", "events"
 
 @dataclass(frozen=True)
 class _Part:
-    """A piece of the matching events: rollup rows (summed) or events (counted)."""
+    """A piece of the matching events: rollup rows of one grain (summed) or events (counted)."""
 
     source: str
     rows: QuerySet
-    time_column: str  # "minute" or "timestamp"
+    time_column: str  # "start" or "timestamp"
 
 
 @dataclass(frozen=True)
@@ -61,34 +62,54 @@ class CountScope:
         return ROLLUP if any(part.source == ROLLUP for part in self.parts) else EVENTS
 
 
-def count_scope(*, org: Organization, filters: Mapping | None = None, rollup: bool = True) -> CountScope:
-    """Validate `filters` (the one FilterSet; FilterError when invalid) and split them into
-    what the rollup answers and the events at the window's partial minutes (all events
-    when the rollup cannot answer, or `rollup` is false)."""
+def count_scope(
+    *, org: Organization, filters: Mapping | None = None, rollup: bool = True, coarsest: int = DAY
+) -> CountScope:
+    """Validate `filters` (the one FilterSet; FilterError when invalid) and split the window
+    into what the rollup answers, the coarsest grain (at most `coarsest`) first, and the
+    events at the window's partial minutes. All events when the rollup cannot answer the
+    filters, or `rollup` is false."""
     filterset = filterset_bind(EventFilterSet, data=filters, queryset=AuditEvent.objects.filter(org=org))
     events, data = filterset.qs.order_by(), filterset.form.cleaned_data
     since, until = data.get("since"), data.get("until")
     held = {term.name for term in ROLLUP_TERMS} | {"since", "until"}
     if not rollup or any(value not in (None, "", []) and name not in held for name, value in data.items()):
         return CountScope(parts=(_Part(EVENTS, events, "timestamp"),), since=since, until=until)
-    rollup = EventRollup.objects.filter(org=org)
+    rows = EventRollup.objects.filter(org=org)
     for term in ROLLUP_TERMS:
         if data.get(term.name):
-            rollup = rollup.filter(**{f"{term.field}__in": data[term.name]})
-    first = minute_floor(since) + timedelta(minutes=1) if since and since != minute_floor(since) else since
-    last = minute_floor(until) if until else None  # the rollup counts minutes before it
-    if first and last and first >= last:  # a window inside one or two minutes
-        return CountScope(parts=(_Part(EVENTS, events, "timestamp"),), since=since, until=until)
-    parts = []
-    if first:
-        rollup = rollup.filter(minute__gte=first)
-        if first != since:
-            parts.append(_Part(EVENTS, events.filter(timestamp__lt=first), "timestamp"))
-    if last:
-        rollup = rollup.filter(minute__lt=last)
-        parts.append(_Part(EVENTS, events.filter(timestamp__gte=last), "timestamp"))
-    parts.append(_Part(ROLLUP, rollup.order_by(), "minute"))
-    return CountScope(parts=tuple(parts), since=since, until=until)
+            rows = rows.filter(**{f"{term.field}__in": data[term.name]})
+    # The window as [low, high): `until` is inclusive, and times are kept to the microsecond.
+    high = until + timedelta(microseconds=1) if until else None
+    grains = tuple(grain for grain in GRAINS if grain <= coarsest)
+    return CountScope(parts=tuple(_split(rows.order_by(), events, since, high, grains)), since=since, until=until)
+
+
+def _split(rows, events, low, high, grains):
+    """The parts that count [low, high): whole periods of the first grain from the rollup,
+    the rest (at the ends) by the finer grains, and the partial minutes from the events."""
+    if not grains:
+        if low is not None:
+            events = events.filter(timestamp__gte=low)
+        if high is not None:
+            events = events.filter(timestamp__lt=high)
+        return [_Part(EVENTS, events, "timestamp")]
+    grain, finer = grains[0], grains[1:]
+    first = period_ceil(low, grain) if low is not None else None
+    last = period_floor(high, grain) if high is not None else None
+    if first is not None and last is not None and first >= last:  # no whole period inside
+        return _split(rows, events, low, high, finer)
+    whole = rows.filter(grain=grain)
+    if first is not None:
+        whole = whole.filter(start__gte=first)
+    if last is not None:
+        whole = whole.filter(start__lt=last)
+    parts = [_Part(ROLLUP, whole, "start")]
+    if low is not None and first != low:
+        parts += _split(rows, events, low, first, finer)
+    if high is not None and last != high:
+        parts += _split(rows, events, last, high, finer)
+    return parts
 
 
 def _counted(part: _Part, **extra):
@@ -140,7 +161,7 @@ def event_histogram(*, org: Organization, filters: Mapping | None = None, interv
     """
     if interval is not None and interval not in INTERVALS:
         raise v.ParameterError.one("interval", f"must be one of {', '.join(INTERVALS)}")
-    scope = count_scope(org=org, filters=filters)
+    scope = count_scope(org=org, filters=filters, coarsest=_grain_of(interval))
     now = timezone.now()
     start, end = scope.since, scope.until or now
     if start is None or scope.until is None:  # the window reaches as far as the matches do
@@ -150,7 +171,9 @@ def event_histogram(*, org: Organization, filters: Mapping | None = None, interv
         start = start or oldest
         if scope.until is None and newest is not None:
             end = max(end, newest)
-    interval = interval or interval_choose(since=start, until=end)
+    if interval is None:
+        interval = interval_choose(since=start, until=end)
+        scope = count_scope(org=org, filters=filters, coarsest=_grain_of(interval))
     seconds = INTERVALS[interval]
     first, last = int(start.timestamp()) // seconds, int(end.timestamp()) // seconds
     limit = settings.LENS_HISTOGRAM_MAX_BUCKETS
@@ -173,8 +196,15 @@ def event_histogram(*, org: Organization, filters: Mapping | None = None, interv
     return Histogram(interval=interval, total=total, buckets=listed, source=scope.source)
 
 
+def _grain_of(interval: str | None) -> int:
+    """The coarsest rollup grain whose periods fall whole into the interval's buckets."""
+    if interval is None:
+        return MINUTE
+    return max(grain for grain in GRAINS if INTERVALS[interval] % grain == 0)
+
+
 def _extent(scope: CountScope) -> tuple[datetime | None, datetime | None]:
-    """The oldest and newest matching times (a rollup row stands for its minute's start)."""
+    """The oldest and newest matching times (a rollup row stands for its period's start)."""
     oldest = newest = None
     for part in scope.parts:
         found = part.rows.aggregate(oldest=Min(part.time_column), newest=Max(part.time_column))

@@ -22,7 +22,7 @@ def _corpus(seed=7, n=300):
     for i in range(n):
         decision = rng.choice(["allow", "allow", "deny", "alert"])
         events.append(wire_event(
-            timestamp=(START + timedelta(seconds=rng.randrange(0, 3 * 3600), milliseconds=rng.randrange(1000)))
+            timestamp=(START + timedelta(seconds=rng.randrange(0, 3 * 86400), milliseconds=rng.randrange(1000)))
             .isoformat().replace("+00:00", "Z"),
             actor=rng.choice(ACTORS), tool=rng.choice(TOOLS), decision=decision,
             outcome="denied" if decision == "deny" else rng.choice(["success", "upstream_error"]),
@@ -54,7 +54,8 @@ def _inside(events, since=None, until=None, **equal):
 
 WINDOWS = [
     (None, None),
-    (START + timedelta(minutes=7, seconds=13, milliseconds=5), START + timedelta(hours=2, minutes=1, seconds=59)),
+    # Over days, ragged at both ends: day, hour and minute rows, and events at the edges.
+    (START + timedelta(minutes=7, seconds=13, milliseconds=5), START + timedelta(days=2, hours=2, minutes=1, seconds=59)),
     (START + timedelta(minutes=10), START + timedelta(minutes=50)),  # on whole minutes
     (START + timedelta(minutes=30, seconds=5), START + timedelta(minutes=30, seconds=50)),  # inside one minute
 ]
@@ -126,8 +127,8 @@ def test_filters_the_rollup_does_not_hold_count_the_events(org, corpus):
 
 
 def test_without_an_interval_about_sixty_buckets(org, corpus):
-    histogram = counts.event_histogram(org=org, filters={"since": "2026-11-23T09:00:00Z", "until": "2026-11-23T12:00:00Z"})
-    assert histogram.interval == "5m" and len(histogram.buckets) == 37  # 3 h / 5 min, both ends inclusive
+    histogram = counts.event_histogram(org=org, filters={"since": "2026-11-23T09:00:00Z", "until": "2026-11-26T09:00:00Z"})
+    assert histogram.interval == "1h" and len(histogram.buckets) == 73  # 3 days / 1 h, both ends inclusive
     assert histogram.total == len(corpus)
 
 
