@@ -13,12 +13,6 @@ from tests.factories import store_events, wire_event
 URL = "/api/v1/audit-events/stream"
 
 
-@pytest.fixture(autouse=True)
-def _short_streams(settings):
-    settings.LENS_STREAM_POLL_SECONDS = 0.01
-    settings.LENS_STREAM_MAX_SECONDS = 0.3
-
-
 def sse_frames(response, *, until):
     """Parsed SSE frames ({"event", "id", "data"}) of the rest of the stream, which ends after
     its (short, here) lifetime: read to the end, as the test client expects, so that closing

@@ -36,13 +36,6 @@ def _keep_the_test_connection():
     request_finished.connect(close_old_connections)
 
 
-@pytest.fixture(autouse=True)
-def _short_streams(settings):
-    """The live tail streams until its lifetime ends: a short one here, so each case returns."""
-    settings.LENS_STREAM_MAX_SECONDS = 0.1
-    settings.LENS_STREAM_POLL_SECONDS = 0.05
-
-
 @pytest.fixture
 def api_key(org):
     """A key with both scopes, so every operation is reachable, over a few stored events."""
