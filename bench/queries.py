@@ -41,19 +41,55 @@ class Case:
 FACETS = ("decision", "outcome", "actor", "slug", "tool", "method")  # vocabulary.FACETS
 
 
-FACET_WINDOW = 2000  # settings.LENS_FACET_WINDOW's default
-
-
 def facets_sql(where):
-    """Every facet's top 10 values by count over the newest FACET_WINDOW matching events
-    (what Lens counts), in one statement (GROUPING SETS over the window)."""
+    """Every facet's top 10 values by exact count over all matching events (what Lens
+    answers, from its rollup where it can), in one statement: GROUPING SETS over the events."""
     names = ", ".join(FACETS)
     return (
         f"SELECT * FROM (SELECT {names}, count(*) AS n, row_number() OVER (PARTITION BY grouping({names}) "
-        f"ORDER BY count(*) DESC) AS r FROM (SELECT {names} FROM audit_auditevent WHERE org_id = %s AND {where} "
-        f"ORDER BY timestamp DESC, id DESC LIMIT {FACET_WINDOW}) w "
+        f"ORDER BY count(*) DESC) AS r FROM audit_auditevent WHERE org_id = %s AND {where} "
         "GROUP BY GROUPING SETS (" + ", ".join(f"({name})" for name in FACETS) + ")) f WHERE r <= 10"
     )
+
+
+def histogram_sql(where, seconds):
+    """Exact counts per time bucket and decision over the matching events: what a DBA would run."""
+    return (
+        f"SELECT floor(extract(epoch FROM timestamp) / {seconds}) AS b, decision, count(*) FROM audit_auditevent "
+        f"WHERE org_id = %s AND {where} GROUP BY 1, 2 ORDER BY 1"
+    )
+
+
+def top_sql(column, where):
+    return (
+        f"SELECT {column}, count(*), count(*) FILTER (WHERE decision = 'deny'), "
+        "count(*) FILTER (WHERE decision = 'alert'), avg(duration_ms), max(duration_ms) FROM audit_auditevent "
+        f"WHERE org_id = %s AND {where} GROUP BY 1 ORDER BY 2 DESC LIMIT 10"
+    )
+
+
+def _count_cases(api, org_id):
+    """Histograms and top-N (SPEC §8) beside the exact GROUP BY over events."""
+    since = "timestamp >= now() - interval '24 hours'"
+    rows = [
+        ("histogram API, every event `?interval=1d`", "/api/v1/audit-events/histogram?interval=1d",
+         histogram_sql("true", 86400), []),
+        ("histogram API, last 24 h `?since=24h`", "/api/v1/audit-events/histogram?since=24h",
+         histogram_sql(since, 900), []),
+        ("histogram API, a query (counted over events) `?q=tool:delete_*&interval=1d`",
+         "/api/v1/audit-events/histogram?q=tool%3Adelete_*&interval=1d",
+         histogram_sql("lower(tool) LIKE %s", 86400), ["delete\\_%"]),
+        ("top-N API `/api/v1/stats/top?by=actor`", "/api/v1/stats/top?by=actor", top_sql("actor", "true"), []),
+        ("top-N API, denied tools, last 24 h `?by=tool&decision=deny&since=24h`",
+         "/api/v1/stats/top?by=tool&decision=deny&since=24h", top_sql("tool", f"decision = 'deny' AND {since}"), []),
+        ("top-N API by a metadata key (counted over events) `?by=metadata.feature`",
+         "/api/v1/stats/top?by=metadata.feature", top_sql("metadata->>'feature'", "true"), []),
+    ]
+    return [
+        Case(name, [_getter(api, path)], [[(sql, [org_id, *params])]])
+        for name, path, sql, params in rows
+        if _exists(path.split("?")[0], None)
+    ]
 
 
 def _p95(samples):
@@ -143,6 +179,7 @@ def build_cases(*, org, read_key, user, trace_ids, conn):
         cases.append(Case("traces API `/api/v1/traces`", [_getter(api, "/api/v1/traces")], [[traces_raw]]))
     if _exists("/traces/", browser):
         cases.append(Case("traces page `/traces/`", [_getter(browser, "/traces/")], [[traces_raw]]))
+    cases += _count_cases(api, org_id)
     facets = _facets_case(org=org, conn=conn)
     if facets is not None:
         cases.append(facets)

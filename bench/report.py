@@ -121,6 +121,7 @@ def render(results):
         "Raw: the equivalent hand-written SQL through psycopg, rows fetched. Neither includes HTTP.",
     ]
     lines += _alerts_section(results.get("alerts"))
+    lines += _live_section(results.get("live"), results["args"].get("web_workers"))
     lines += [
         "",
         "## Export (all events, streamed by gunicorn over loopback HTTP)",
@@ -164,6 +165,30 @@ def _alerts_section(alerts):
         "",
         "The delay runs through gunicorn, Redis, the ingest worker, its after-store hook, the matching task and "
         "the sending task; the receiver runs in the harness, on loopback.",
+    ]
+
+
+def _live_section(live, workers):
+    lines = ["", "## Live tail (SSE)", ""]
+    if not live:
+        return lines + ["Not measured (--live-streams 0)."]
+    delay = live["delay"]
+    lines += [
+        "| figure | value |",
+        "|---|---:|",
+        f"| concurrent streams held by {workers} uvicorn worker process(es) (opened at once) "
+        f"| {live['held']:,} of {live['streams']:,} |",
+        f"| time to open them all | {live['open_seconds']:.1f} s |",
+        f"| POST → event on every stream, {live['probes']} single-event POSTs × {live['held']} streams: "
+        f"median / p95 / max | {delay['median_ms'] or 0:.0f} / {delay['p95_ms'] or 0:.0f} / {delay['max_ms'] or 0:.0f} ms |",
+        f"| probe events received (of {live['probes'] * live['held']:,}) | {live['received']:,} |",
+    ]
+    if live["failures"]:
+        lines.append(f"| failures (first 5) | {'; '.join(str(f) for f in live['failures'])} |")
+    return lines + [
+        "",
+        "The delay runs through the ingest door, Redis, the Celery worker's write and its after-store publish, each "
+        "web process's one Redis subscription, and every stream's own read of the database.",
     ]
 
 

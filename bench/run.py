@@ -33,6 +33,7 @@ def parse_args(argv):
     parser.add_argument("--reuse-db", action="store_true", help="skip loading: query and export a kept database")
     parser.add_argument("--skip-export", action="store_true")
     parser.add_argument("--skip-alerts", action="store_true", help="skip the alerts delivery phase")
+    parser.add_argument("--live-streams", type=int, default=200, help="concurrent live-tail streams (0 skips)")
     parser.add_argument("--report", default=str(ROOT / "bench" / "REPORT.md"))
     return parser.parse_args(argv)
 
@@ -87,7 +88,7 @@ def run(*, args, servers, port, results):
 
     from audit.accounts import services
     from audit.accounts.models import Organization
-    from bench import alerts, export, ingest, otlp, queries
+    from bench import alerts, export, ingest, live, otlp, queries
 
     _log("migrating")
     call_command("migrate", verbosity=0)
@@ -161,6 +162,13 @@ def run(*, args, servers, port, results):
         figures = results["alerts"]
         _log(f"  POST → delivery median {figures['delay']['median_ms']:.0f} ms; "
              f"{figures['delivery_rate']:.0f} deliveries/s; stream {figures['stream_rate']:.0f} events/s")
+
+    if args.live_streams:
+        _log(f"live tail: {args.live_streams} streams at once, then single probe events")
+        results["live"] = live.live_run(port=port, key=ingest_key, streams=args.live_streams)
+        figures = results["live"]
+        _log(f"  {figures['held']}/{figures['streams']} streams held; POST → event median "
+             f"{figures['delay']['median_ms'] or 0:.0f} ms, p95 {figures['delay']['p95_ms'] or 0:.0f} ms")
 
     if not args.skip_export and export.export_exists():
         results["export"] = {}

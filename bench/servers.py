@@ -80,7 +80,9 @@ class Servers:
         self._spawn(
             "gunicorn",
             [
-                str(VENV_BIN / "gunicorn"), "lens.wsgi", "--bind", f"127.0.0.1:{self.port}",
+                # As production serves it (README): ASGI, so live-tail streams do not hold a worker.
+                str(VENV_BIN / "gunicorn"), "lens.asgi", "-k", "uvicorn_worker.UvicornWorker",
+                "--bind", f"127.0.0.1:{self.port}",
                 "--workers", str(self.web_workers),
                 # A 1M-row export streams for longer than the default 30 s worker timeout.
                 "--timeout", "900",

@@ -135,7 +135,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_TASK_DEFAULT_QUEUE = env.str("LENS_CELERY_QUEUE", default="lens")
 # Callables told, after commit, of each batch of newly stored events (audit/ingest/store.py after_store).
-LENS_AFTER_STORE = ["audit.alerts.tasks.events_stored"]
+LENS_AFTER_STORE = ["audit.alerts.tasks.events_stored", "audit.explore.live.events_stored"]
 # Each room of audit/ keeps its own tasks.
 CELERY_IMPORTS = ("audit.ingest.tasks", "audit.integrity.tasks", "audit.alerts.tasks", "audit.otlp.tasks")
 
@@ -157,8 +157,17 @@ LENS_TRACE_PAGE_BYTES = env.int("LENS_TRACE_PAGE_BYTES", default=1024 * 1024)
 # the login form refuses with 429 until the window ends.
 LENS_LOGIN_FAILURES_PER_USERNAME = env.str("LENS_LOGIN_FAILURES_PER_USERNAME", default="10/h")
 LENS_LOGIN_FAILURES_PER_ADDRESS = env.str("LENS_LOGIN_FAILURES_PER_ADDRESS", default="50/h")
-# Facet counts on the event list cover at most this many of the newest matches.
-LENS_FACET_WINDOW = env.int("LENS_FACET_WINDOW", default=2_000)
+# The most buckets one histogram answer draws (a longer window needs a longer interval).
+LENS_HISTOGRAM_MAX_BUCKETS = env.int("LENS_HISTOGRAM_MAX_BUCKETS", default=2_000)
+# The live tail (audit/explore/live.py): where the worker tells web processes that events
+# were stored (default: the Celery broker when it is Redis), how often a stream reads the
+# database without being told, the keep-alive comment, a stream's lifetime (the client
+# reconnects with Last-Event-ID) and the events one read sends at most.
+LENS_LIVE_REDIS_URL = env.str("LENS_LIVE_REDIS_URL", default=CELERY_BROKER_URL)
+LENS_STREAM_POLL_SECONDS = env.float("LENS_STREAM_POLL_SECONDS", default=1.0)
+LENS_STREAM_KEEPALIVE_SECONDS = env.float("LENS_STREAM_KEEPALIVE_SECONDS", default=15.0)
+LENS_STREAM_MAX_SECONDS = env.float("LENS_STREAM_MAX_SECONDS", default=3600.0)
+LENS_STREAM_READ_EVENTS = env.int("LENS_STREAM_READ_EVENTS", default=500)
 # How many proxies in front of Lens append to X-Forwarded-For; 0 trusts only
 # REMOTE_ADDR, so a client cannot choose the address its throttles and access records see.
 LENS_NUM_PROXIES = env.int("LENS_NUM_PROXIES", default=0)

@@ -3,8 +3,8 @@
 Started by scripts/smoke with the interpreter of .venv-prod (requirements.txt only).
 A private Redis on a port of its own, a database of its own on the PostgreSQL at
 LENS_SMOKE_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/), DEBUG off,
-gunicorn, a Celery worker and beat. It ingests over HTTP, reads back, exports, asks
-for pages that do not exist, verifies the chain, then stops everything; any surprise
+gunicorn with uvicorn workers (ASGI), a Celery worker and beat. It ingests over HTTP,
+reads back, counts, resumes the live tail, exports, asks for pages that do not exist, verifies the chain, then stops everything; any surprise
 exits 1 with the processes' logs. Every wait is bounded.
 """
 
@@ -106,8 +106,8 @@ class Stack:
         self.manage("migrate", "--verbosity", "0")
         self.manage("collectstatic", "--noinput", "--verbosity", "0")
         python = sys.executable
-        self.start("web", [python, "-m", "gunicorn", "lens.wsgi", "-b", f"{HOST}:{self.web_port}", "-w", "2",
-                           "--timeout", "60", "--graceful-timeout", "5"])
+        self.start("web", [python, "-m", "gunicorn", "lens.asgi", "-k", "uvicorn_worker.UvicornWorker",
+                           "-b", f"{HOST}:{self.web_port}", "-w", "2", "--timeout", "60", "--graceful-timeout", "5"])
         self.start("worker", [python, "-m", "celery", "-A", "lens", "worker", "-Q", self.env["LENS_CELERY_QUEUE"],
                               "-c", "2", "-n", f"smoke-{RUN}@lens", "-l", "info", "--without-gossip",
                               "--without-mingle", "--without-heartbeat"])
@@ -175,6 +175,23 @@ def events(count, *, prefix, trace):
     ]
 
 
+def live_tail(stack, key, *, after, count=5):
+    """The first `count` events of the live tail resumed after seq `after` (SSE over HTTP)."""
+    conn = http.client.HTTPConnection(HOST, stack.web_port, timeout=30)
+    conn.request("GET", "/api/v1/audit-events/stream", headers={"Authorization": f"Bearer {key}",
+                                                                 "Last-Event-ID": str(after)})
+    response = conn.getresponse()
+    check(response.status == 200, f"live tail: {response.status}")
+    got = []
+    while len(got) < count:
+        line = response.readline().decode()
+        check(line != "", f"live tail ended after {got}")
+        if line.startswith("data: "):
+            got.append(json.loads(line[len("data: "):]))
+    conn.close()
+    return got
+
+
 def exercise(stack):
     key = stack.manage("create_api_key", "--org", "smoke", "--scopes", "ingest,read").stdout.strip().splitlines()[-1]
     first, second = events(40, prefix="a", trace="smoke-trace-1"), events(20, prefix="b", trace="smoke-trace-2")
@@ -208,6 +225,13 @@ def exercise(stack):
     status, kind, body = stack.request("GET", "/api/v1/audit-events/export?format=csv&trace_id=smoke-trace-1", key=key)
     lines = body.decode().splitlines()
     check(status == 200 and len(lines) == 41 and lines[0].startswith("id,timestamp,"), f"CSV export: {status} {len(lines)} lines")
+    status, _, body = stack.request("GET", "/api/v1/audit-events/histogram?interval=1h", key=key)
+    check(status == 200 and json.loads(body)["total"] == 60, f"histogram: {status} {body[:200]!r}")
+    status, _, body = stack.request("GET", "/api/v1/stats/top?by=decision", key=key)
+    top = [(r["value"], r["count"]) for r in json.loads(body)["results"]]
+    check(status == 200 and top == [("allow", 48), ("deny", 12)], f"top: {status} {top}")
+    tail = live_tail(stack, key, after=55)
+    check([event["seq"] for event in tail] == [56, 57, 58, 59, 60], f"live tail resumed after 55: {tail}")
     status, _, body = stack.request("GET", "/api/v1/conflicts", key=key)
     check(status == 200 and [c["event_id"] for c in json.loads(body)["results"]] == ["a-0"], f"conflicts: {status}")
 

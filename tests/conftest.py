@@ -4,6 +4,14 @@ from audit.accounts import services
 from tests.factories import OrganizationFactory
 
 
+@pytest.fixture(autouse=True)
+def _short_live_streams(settings):
+    """A live tail (/api/v1/audit-events/stream) lasts until its lifetime ends; through the test
+    client it runs in the test's thread, so a test reading one to its end must not wait an hour."""
+    settings.LENS_STREAM_MAX_SECONDS = 0.3
+    settings.LENS_STREAM_POLL_SECONDS = 0.01
+
+
 @pytest.fixture
 def org(db):
     return OrganizationFactory(slug="acme", name="Acme")

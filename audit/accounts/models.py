@@ -74,6 +74,9 @@ class AccessRecord(models.Model):
         POLICY_SIMULATE = "policy-simulate"
         INTEGRITY = "integrity"
         CONFLICT_LIST = "conflict-list"
+        EVENT_HISTOGRAM = "event-histogram"
+        STATS_TOP = "stats-top"
+        EVENT_STREAM = "event-stream"
 
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="access_records")
     at = models.DateTimeField()

@@ -1,7 +1,7 @@
 from django.urls import path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from audit.api import alerts, events, schema, traces  # noqa: F401 (schema registers the auth scheme)
+from audit.api import alerts, counts, events, schema, stream, traces  # noqa: F401 (schema registers the auth scheme)
 from audit.api.access_log import AccessLogView
 from audit.api.conflicts import ConflictListView
 from audit.api.integrity import CheckpointListView, IntegrityView, SigningKeyListView
@@ -11,10 +11,10 @@ from audit.api.saved_views import SavedViewDetailView, SavedViewListView
 
 
 class EventIdConverter:
-    """SPEC §1 event ids: letters, digits, `_ . : -`, at most 64 — but not `export`, whose
-    path is the export's (below), so the schema does not promise an event there."""
+    """SPEC §1 event ids: letters, digits, `_ . : -`, at most 64 — but not the reserved
+    names of the sub-paths (below), so the schema does not promise an event there."""
 
-    regex = r"(?!export$)[A-Za-z0-9_.:-]{1,64}"
+    regex = r"(?!(?:export|histogram|stream)$)[A-Za-z0-9_.:-]{1,64}"
 
     def to_python(self, value):
         return value
@@ -37,7 +37,10 @@ urlpatterns = [
     # Before the detail route; "export" (like every name of a sub-path here) is a reserved
     # event id (audit/events/fields.py RESERVED_IDS), so no event hides behind it.
     path("audit-events/export", events.AuditEventExportView.as_view(), name="api-audit-events-export"),
+    path("audit-events/histogram", counts.HistogramView.as_view(), name="api-audit-events-histogram"),
+    path("audit-events/stream", stream.AuditEventStreamView.as_view(), name="api-audit-events-stream"),
     path("audit-events/<event_id:event_id>", events.AuditEventDetailView.as_view(), name="api-audit-event"),
+    path("stats/top", counts.TopView.as_view(), name="api-stats-top"),
     path("traces", traces.TraceListView.as_view(), name="api-traces"),
     path("traces/<trace_id:trace_id>", traces.TraceDetailView.as_view(), name="api-trace"),
     path("conflicts", ConflictListView.as_view(), name="api-conflicts"),

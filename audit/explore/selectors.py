@@ -6,22 +6,18 @@ A missing or other organization's event or trace raises Http404, so a caller can
 never tell "not yours" from "not there".
 """
 
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from django.conf import settings
-from django.db import connections
 from django.db.models import QuerySet
-from django.db.models.fields.json import KeyTextTransform
 from django.http import Http404
 
 from audit.accounts.models import Organization
 from audit.events.models import AuditEvent
 from audit.events.wire import WIRE_COLUMNS, event_wire, wire_json
+from audit.explore import counts
 from audit.explore.filters import EventFilterSet, TraceFilterSet, filterset_bind
 from audit.explore.pagination import KeysetPage, chain_page
-from audit.explore.suggestions import metadata_value_text
 from audit.explore.vocabulary import FACETS, METADATA_PREFIX
 from audit.ingest.models import TraceSummary
 
@@ -49,47 +45,27 @@ def event_get(*, org: Organization, event_id: str) -> AuditEvent:
 @dataclass(frozen=True)
 class EventFacets:
     counts: dict[str, list[tuple]]  # facet -> [(value, count)], largest first
-    window: int | None  # set when only the newest `window` matches were counted
 
 
 def event_facets(
-    *, org: Organization, filters: Mapping | None = None, limit: int = 10, window: int | None = None,
-    metadata_key: str | None = None,
+    *, org: Organization, filters: Mapping | None = None, limit: int = 10, metadata_key: str | None = None,
 ) -> EventFacets:
-    """Counts of the matching events by each facet of the vocabulary (and by the value of
-    `metadata_key`, under `metadata.<key>`), largest first.
+    """Exact counts of the matching events by each facet of the vocabulary (and by the value
+    of `metadata_key`, under `metadata.<key>`), largest first.
 
-    Counted over the newest `window` matches, read in one query along the list's own
-    index: exact whenever fewer match, and bounded at millions of matches, where three
-    exact GROUP BYs took ~1 s at 1M events (bench/REPORT.previous.md). The default
-    window is the LENS_FACET_WINDOW setting.
+    The facets are counted together in one GROUP BY, over the count rollup when the
+    filters allow (audit/explore/counts.py), else over the matching events; the metadata
+    key always over the events.
     """
-    window = window or settings.LENS_FACET_WINDOW
-    events = filterset_bind(EventFilterSet, data=filters, queryset=AuditEvent.objects.filter(org=org)).qs
-    names = [term.name for term in FACETS]
-    columns = [term.field for term in FACETS]
+    counted = counts.event_breakdown(org=org, columns=tuple(term.field for term in FACETS), filters=filters)
+    facets = {
+        term.name: sorted(counted[term.field].items(), key=lambda item: (-item[1], item[0] is None, item[0] or ""))[:limit]
+        for term in FACETS
+    }
     if metadata_key:
-        names.append(METADATA_PREFIX + metadata_key)
-        postgres = connections[events.db].vendor == "postgresql"
-        # PostgreSQL reads just the key's text (->> writes numbers and booleans as the
-        # filter does); SQLite's JSON paths cannot name every key, so it reads the object.
-        columns.append(KeyTextTransform(metadata_key, "metadata") if postgres else "metadata")
-    rows = list(events.order_by(*EVENT_ORDER).values_list(*columns)[: window + 1])
-    windowed = len(rows) > window
-    counters = {name: Counter() for name in names}
-    for row in rows[:window]:
-        if metadata_key and not postgres:
-            value = (row[-1] or {}).get(metadata_key)
-            row = (*row[:-1], None if value is None else metadata_value_text(value))
-        for name, value in zip(names, row):
-            counters[name][value] += 1
-    return EventFacets(
-        counts={
-            facet: sorted(counter.items(), key=lambda item: (-item[1], item[0] is None, item[0] or ""))[:limit]
-            for facet, counter in counters.items()
-        },
-        window=window if windowed else None,
-    )
+        top = counts.event_top(org=org, by=METADATA_PREFIX + metadata_key, filters=filters, limit=limit)
+        facets[METADATA_PREFIX + metadata_key] = [(row.value, row.count) for row in top.results]
+    return EventFacets(counts=facets)
 
 
 def trace_list(*, org: Organization, filters: Mapping | None = None) -> QuerySet:

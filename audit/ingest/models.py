@@ -94,3 +94,46 @@ class IngestConflict(models.Model):
 
     def __str__(self):
         return f"conflict on {self.event_id}"
+
+
+class EventRollup(models.Model):
+    """Exact event counts per organization, period of `timestamp` and combination of the
+    dimensions people count by (audit/ingest/rollups.py), upserted in the transaction
+    that stores the events, so histograms and top-N read far fewer rows than events.
+
+    Kept at three grains (a minute, an hour, a UTC day: `grain` in seconds), because
+    audit trails are many-valued: with a few actors, tools and rules, a busy minute
+    holds about as many combinations as events, while a day folds thousands of events
+    into each. Reads use the coarsest grain that fits, finer ones at the window's edges.
+
+    Keyed by the call time (`timestamp`), not `received_at`: every list, window and
+    histogram filters on the call time, so only a rollup on it can answer them.
+    `dimensions` is a digest of (decision, slug, actor, tool, method, outcome, rule_id)
+    that makes the upsert's conflict target one unique index whatever is null.
+    """
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="rollups")
+    grain = models.IntegerField()  # seconds: 60, 3600 or 86400
+    start = models.DateTimeField()  # the period's start (UTC)
+    dimensions = models.TextField()
+    decision = models.CharField(max_length=8)
+    slug = models.CharField(max_length=64)
+    actor = models.CharField(max_length=254, null=True)
+    tool = models.CharField(max_length=128, null=True)
+    method = models.CharField(max_length=128)
+    outcome = models.CharField(max_length=16)
+    rule_id = models.TextField(null=True)
+    count = models.BigIntegerField()
+    duration_count = models.BigIntegerField(default=0)  # events that carry a duration
+    duration_sum = models.FloatField(default=0)
+    duration_max = models.FloatField(null=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["org", "grain", "start", "dimensions"], name="audit_rollup_org_grain_start_dims_uniq"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.start:%Y-%m-%dT%H:%MZ}/{self.grain}s {self.decision} {self.count}"

@@ -1,8 +1,8 @@
 """The worker half of ingest: store a batch of clean wire events once each.
 
 `events_ingest` writes a batch set-based and idempotently, extends the
-organization's hash chain and upserts the trace summaries, all in one transaction,
-so a retry after any failure finds either nothing or everything of the batch stored.
+organization's hash chain and upserts the trace summaries and the count rollup
+(audit/ingest/rollups.py), all in one transaction, so a retry after any failure finds either nothing or everything of the batch stored.
 """
 
 import json
@@ -22,6 +22,7 @@ from audit.events.search_text import event_search_text
 from audit.events.wire import format_timestamp
 from audit.ingest.door import TimeWindow, event_id, validate_event
 from audit.ingest.models import IngestConflict
+from audit.ingest.rollups import rollups_add
 from audit.ingest.trace_summaries import trace_summaries_upsert
 from audit.integrity import chain
 
@@ -100,7 +101,7 @@ def _stored_hashes_postgres(org_id, event_ids):
         return dict(cursor.fetchall())
 
 
-def _lock_org_chain(org_id):
+def lock_org_chain(org_id):
     """Serialize chain extension per organization (SQLite's IMMEDIATE transactions already do)."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
@@ -113,7 +114,7 @@ def events_ingest(*, org_id: int, events: list[dict], received_at: str) -> Inges
     received = datetime.fromisoformat(received_at).astimezone(UTC)
     received_at = format_timestamp(received)  # hash exactly what a stored row reads back as
     with transaction.atomic():
-        _lock_org_chain(org_id)
+        lock_org_chain(org_id)
         head_seq, head_hash = Organization.objects.filter(pk=org_id).values_list("chain_seq", "chain_hash").get()
         first_seq = head_seq
         stored = stored_content_hashes(org_id=org_id, event_ids={event["id"] for event in events})
@@ -142,6 +143,7 @@ def events_ingest(*, org_id: int, events: list[dict], received_at: str) -> Inges
                 stored_rows = [_event_row(org_id, received, *row) for row in rows]
                 AuditEvent.objects.bulk_create(stored_rows, batch_size=1000)
                 trace_summaries_upsert(org_id=org_id, events=stored_rows)
+            rollups_add(org_id=org_id, seq_after=first_seq)
             Organization.objects.filter(pk=org_id).update(chain_seq=head_seq, chain_hash=head_hash)
             stored_range = StoredRange(org_id=org_id, first_seq=first_seq + 1, last_seq=head_seq)
             transaction.on_commit(lambda: after_store(stored_range))

@@ -1,12 +1,11 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
-from django.views.generic import RedirectView
 
-from audit.web import alerts, integrity, policy, saved_views, views
+from audit.web import alerts, integrity, overview, policy, saved_views, views
 from audit.web.login import ThrottledLoginView
 
 urlpatterns = [
-    path("", RedirectView.as_view(url="/events/", permanent=False), name="home"),
+    path("", overview.overview, name="home"),
     path("login/", ThrottledLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),  # POST only (Django 5)
     path("events/", views.event_list, name="event-list"),

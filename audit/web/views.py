@@ -25,6 +25,7 @@ from audit.explore.timeline import timeline_build
 from audit.explore.saved_views import saved_view_is_own, saved_view_list
 from audit.explore.vocabulary import METADATA_PARAM, METADATA_PREFIX, PANEL_TEXT, filter_params, is_filter_param
 from audit.ingest.selectors import conflict_list
+from audit.web.charts import chart_context
 from audit.web.search import FACET_KEY_PARAM, facets_build, syntax_card
 
 PAGE_SIZE = 50
@@ -219,7 +220,8 @@ def event_list(request, org):
         facets = facets_build(counts=counted.counts, params=params, metadata_key=metadata_key,
                               chosen_key=chosen_key, metadata_keys=keys)
         _record(request, "event-list")
-        return {"page": page, "events": page.rows, "facets": facets, "facet_window": counted.window}
+        total = sum(count for _, count in counted.counts["decision"])  # every match has one decision
+        return {"page": page, "events": page.rows, "facets": facets, "total": total, **chart_context(params)}
 
     return _browse(request, org, template="audit/event_list.html", nav="events", rows=rows)
 

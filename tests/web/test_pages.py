@@ -26,8 +26,8 @@ def test_pages_need_a_login(client, db, path):
     assert response["Location"].startswith(reverse("login") + "?next=")
 
 
-def test_home_goes_to_events_and_login_lands_there(client, viewer):
-    assert client.get("/")["Location"] == "/events/"
+def test_home_needs_a_login_and_login_lands_on_events(client, viewer):
+    assert client.get("/")["Location"].startswith(reverse("login") + "?next=/")
     page = client.get("/login/")
     assert page.status_code == 200 and b'name="username"' in page.content
     response = client.post("/login/", {"username": "viewer", "password": "viewer-pass-123"})
@@ -246,12 +246,13 @@ def test_chain_draws_calls_in_order_at_their_offsets(user_client, org):
 @pytest.mark.parametrize("rows", [5, 50])
 def test_list_page_queries_do_not_grow_with_rows(user_client, org, rows, django_assert_num_queries):
     store_events(org, *[wire_event(trace_id=f"t-{n % 7}", actor=f"user{n % 9}@x.com", metadata={"k": str(n)}) for n in range(rows)])
-    # session, user, membership+org, suggestions, page, facets, access record, saved views
-    with django_assert_num_queries(8):
+    # session, user, membership+org, suggestions, page, facets, the metadata key's facet, access record,
+    # saved views
+    with django_assert_num_queries(9):
         assert user_client.get("/events/?metadata.k=1").status_code == 200
-    with django_assert_num_queries(7):  # suggestions now cached
+    with django_assert_num_queries(8):  # suggestions now cached
         assert user_client.get("/events/").status_code == 200
-    with django_assert_num_queries(7):  # a query, a chosen metadata facet key: still one page, one facet read
+    with django_assert_num_queries(8):  # a query, a chosen metadata facet key: still one page, two facet reads
         assert user_client.get("/events/?q=user1*+-no:actor+metadata.k:1&facet=k").status_code == 200
     # session, user, membership+org, one page of trace summaries, access record, saved views
     with django_assert_num_queries(6):
@@ -307,11 +308,12 @@ def test_page_reads_are_recorded_in_the_access_log(user_client, org):
     ]
 
 
-def test_windowed_facets_say_so(user_client, org, settings):
-    store_events(org, *[wire_event() for _ in range(3)])
-    assert "Counts cover the newest" not in user_client.get("/events/").content.decode()
-    settings.LENS_FACET_WINDOW = 2
-    assert "Counts cover the newest 2 matching events." in user_client.get("/events/").content.decode()
+def test_facets_count_every_match_exactly(user_client, org):
+    store_events(org, *[wire_event(decision="deny") for _ in range(3)])
+    html = user_client.get("/events/").content.decode()
+    assert "Counts cover the newest" not in html
+    facet = html[html.index('aria-label="Counts for this filter"'):]
+    assert '<span class="count">3</span>' in facet
 
 
 @pytest.mark.parametrize("url", ["/events/?decison=deny", "/traces/?acter=bob"])
