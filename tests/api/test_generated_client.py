@@ -407,6 +407,38 @@ def _(api):
     api.call("alert_rules_retrieve", rule.id, expect=HTTPStatus.NOT_FOUND)
 
 
+@driver("audit_events_histogram")
+def _(api):
+    api.ingest({"id": "h-1"}, {"id": "h-2", "decision": "deny"}, {"id": "h-3", "decision": "alert"})
+    histogram = api.call("audit_events_histogram", interval=api.models.AuditEventsHistogramInterval("1h"))
+    assert (histogram.interval.value, histogram.total) == ("1h", 3)
+    counts = [(b.allow, b.deny, b.alert) for b in histogram.buckets]
+    assert tuple(map(sum, zip(*counts))) == (1, 1, 1)
+    bad = api.call("audit_events_histogram", since="not a time", expect=HTTPStatus.BAD_REQUEST)
+    assert "since" in bad.errors.additional_properties
+
+
+@driver("stats_top")
+def _(api):
+    api.ingest({"id": "s-1", "actor": "a@x"}, {"id": "s-2", "actor": "a@x", "decision": "deny"}, {"id": "s-3", "actor": "b@x"})
+    top = api.call("stats_top", by="actor")
+    assert (top.total, [(r.value, r.count, r.deny) for r in top.results]) == (3, [("a@x", 2, 1), ("b@x", 1, 0)])
+    api.call("stats_top", by="nothing", expect=HTTPStatus.BAD_REQUEST)
+
+
+@driver("audit_events_stream")
+def _(api):
+    """Server-Sent Events: the generator builds the request; the stream is read line by line
+    with the same client, as docs/api-clients.md shows (no generator parses SSE)."""
+    api.ingest({"id": "l-1", "decision": "deny"}, {"id": "l-2"})
+    deny = api.models.AuditEventsStreamDecisionItem.DENY
+    request = api.module("audit_events_stream")._get_kwargs(decision=[deny], last_event_id="0")
+    with api.client.get_httpx_client().stream(**request) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        data = [json.loads(line[5:]) for line in response.iter_lines() if line.startswith("data:")]
+    assert [event["id"] for event in data] == ["l-1"]
+
+
 # --- the tests ---------------------------------------------------------------------------------
 
 
