@@ -69,7 +69,7 @@
       height: el.clientWidth < 500 ? 140 : 180,
       tzDate: local ? function (ts) { return new Date(ts * 1000); } : function (ts) { return window.uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"); },
       cursor: { drag: { x: true, y: false, setScale: false }, points: { show: false } },
-      legend: { show: true },
+      legend: { show: el.clientWidth >= 500 },  // on a phone it would wrap under the plot; the bars keep Lens's decision colours
       scales: { x: { time: true, range: function (u, min, max) { return [min, max + (times[1] - times[0] || 60)]; } } },
       axes: [
         { stroke: cssColor(el, "--muted", "#5d6778") },

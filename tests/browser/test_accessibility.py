@@ -57,6 +57,7 @@ def world(transactional_db, settings):
 def pages(org):
     event = AuditEvent.objects.filter(org=org, decision="deny").exclude(event_id__startswith="long-").first()
     return {
+        "overview": "/",
         "events": "/events/",
         "events-filtered": "/events/?decision=deny&decision=alert",
         "events-empty": "/events/?actor=nobody@nowhere",
