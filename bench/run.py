@@ -32,6 +32,9 @@ def parse_args(argv):
     parser.add_argument("--keep-db", action="store_true", help="leave the database for --reuse-db")
     parser.add_argument("--reuse-db", action="store_true", help="skip loading: query and export a kept database")
     parser.add_argument("--skip-export", action="store_true")
+    parser.add_argument("--load-users", type=int, default=20, help="concurrent users of the load scenes")
+    parser.add_argument("--load-seconds", type=float, default=20, help="length of each load scene")
+    parser.add_argument("--skip-load", action="store_true", help="skip the load scenes (bench/load.py)")
     parser.add_argument("--skip-alerts", action="store_true", help="skip the alerts delivery phase")
     parser.add_argument("--report", default=str(ROOT / "bench" / "REPORT.md"))
     return parser.parse_args(argv)
@@ -87,7 +90,7 @@ def run(*, args, servers, port, results):
 
     from audit.accounts import services
     from audit.accounts.models import Organization
-    from bench import alerts, export, ingest, otlp, queries
+    from bench import alerts, export, ingest, load, otlp, queries
 
     _log("migrating")
     call_command("migrate", verbosity=0)
@@ -155,6 +158,16 @@ def run(*, args, servers, port, results):
         for c in cases
     ]
 
+    if not args.skip_load:
+        _log(f"load: {args.load_users} users, {args.load_seconds:.0f} s a scene (readers; + a writer; + an export)")
+        results["load"] = load.load_run(
+            port=port, key=ingest_key, session_cookie=_session_cookie(user), trace_ids=trace_ids,
+            users=args.load_users, seconds=args.load_seconds, conn=conn,
+        )
+        for scene in ("readers", "readers_writers", "readers_export"):
+            figures = results["load"][scene]
+            _log(f"  {scene}: {figures['rps']:.0f} req/s, p50 {figures['p50_ms']:.0f} ms, p95 {figures['p95_ms']:.0f} ms")
+
     if not args.skip_alerts:
         _log("alerts: probes one at a time, then a burst, to a local receiver")
         results["alerts"] = alerts.alerts_run(port=port, key=ingest_key, org=org)
@@ -171,6 +184,14 @@ def run(*, args, servers, port, results):
             results["export"][fmt] = {"lens": lens, "raw": raw}
             _log(f"  lens {lens['rate']:.0f} rows/s, raw {raw['rate']:.0f} rows/s, peak {lens['peak_mib']:.0f} MiB")
     conn.close()
+
+
+def _session_cookie(user):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return client.cookies["sessionid"].value
 
 
 def _sizes(conn, org_id):

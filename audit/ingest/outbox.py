@@ -29,7 +29,9 @@ def pending_batch_ingest(*, batch_id: int) -> IngestResult | None:
         batch = PendingBatch.objects.select_for_update().filter(pk=batch_id).first()
         if batch is None:
             return None
-        result = events_ingest(org_id=batch.org_id, events=batch.events, received_at=batch.received_at)
+        result = events_ingest(
+            org_id=batch.org_id, events=batch.events, received_at=batch.received_at, content_hashes=batch.content_hashes
+        )
         batch.delete()
     return result
 

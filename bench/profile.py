@@ -1,0 +1,143 @@
+"""Where a read's time goes: Python beside the database, and cProfile's top entries.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/<a kept bench db> DEBUG=off SECRET_KEY=… \\
+        .venv/bin/python -m bench.profile [--repetitions 50] [--top 25]
+
+Runs the bench's read mix in-process (Django's test client, as bench/queries.py does) on a
+database kept by `python -m bench.run --keep-db`: for each request the median wall time,
+the median time spent waiting for PostgreSQL (every query, timed by an execute wrapper),
+and their difference, the Python CPU of the request; then one cProfile over all of them.
+"""
+
+import argparse
+import cProfile
+import os
+import pstats
+import statistics
+import time
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lens.settings")
+
+
+class _DatabaseClock:
+    def __init__(self):
+        self.seconds = 0.0
+        self.queries = 0
+
+    def __call__(self, execute, sql, params, many, context):
+        start = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.seconds += time.perf_counter() - start
+            self.queries += 1
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m bench.profile")
+    parser.add_argument("--repetitions", type=int, default=50)
+    parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--org", default="bench")
+    parser.add_argument("--ingest", action="store_true", help="profile the door and the worker instead of reads")
+    args = parser.parse_args(argv)
+    if args.ingest:
+        return profile_ingest(args)
+
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.test import Client
+
+    from audit.accounts import services
+    from audit.accounts.models import Membership, Organization
+    from audit.ingest.models import TraceSummary
+
+    org = Organization.objects.get(slug=args.org)
+    _, key = services.api_key_create(org=org, scopes=["read"], name="profile")
+    user = Membership.objects.filter(org=org).select_related("user").first().user
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {key}")
+    browser = Client()
+    browser.force_login(user)
+    trace_ids = list(
+        TraceSummary.objects.filter(org=org, calls__gte=3).order_by("-started_at").values_list("trace_id", flat=True)[:20]
+    )
+    cases = {
+        "events API by actor": (api, ["/api/v1/audit-events?actor=alice%40company.com"]),
+        "events API by metadata": (api, ["/api/v1/audit-events?metadata.feature=issue-triage&metadata.env=production"]),
+        "traces API": (api, ["/api/v1/traces"]),
+        "trace chain API": (api, [f"/api/v1/traces/{t}" for t in trace_ids]),
+        "events page by actor": (browser, ["/events/?actor=alice%40company.com"]),
+        "traces page": (browser, ["/traces/"]),
+        "trace chain page": (browser, [f"/traces/{t}/" for t in trace_ids]),
+    }
+    profiler = cProfile.Profile()
+    print(f"{'request':28} {'wall ms':>8} {'db ms':>7} {'python ms':>9} {'queries':>7}")
+    for name, (client, paths) in cases.items():
+        for path in paths[:2]:
+            assert client.get(path).status_code == 200, path
+        walls, dbs, pythons = [], [], []
+        for i in range(args.repetitions):
+            clock = _DatabaseClock()
+            with connection.execute_wrapper(clock):
+                start = time.perf_counter()
+                profiler.enable()
+                response = client.get(paths[i % len(paths)])
+                profiler.disable()
+                wall = time.perf_counter() - start
+            assert response.status_code == 200
+            walls.append(wall)
+            dbs.append(clock.seconds)
+            pythons.append(wall - clock.seconds)
+        print(
+            f"{name:28} {statistics.median(walls) * 1000:8.2f} {statistics.median(dbs) * 1000:7.2f} "
+            f"{statistics.median(pythons) * 1000:9.2f} {clock.queries:7d}"
+        )
+    stats = pstats.Stats(profiler)
+    stats.sort_stats("tottime").print_stats(args.top)
+    stats.sort_stats("cumulative").print_stats(args.top)
+
+
+def profile_ingest(args):
+    """The request half (events_receive, in-process queue off) and the worker half
+    (pending_batch_ingest) of 1000-event batches, on an organization of their own."""
+    import json
+
+    import django
+
+    django.setup()
+    from unittest import mock
+
+    from audit.accounts import services
+    from audit.events import demo
+    from audit.ingest import outbox, receive
+    from audit.ingest.models import PendingBatch
+
+    org = services.org_get_or_create(slug=f"profile-{os.getpid()}")
+    events = list(demo.demo_events(count=args.repetitions * 1000, seed=os.getpid(), days=1))
+    bodies = [json.dumps(events[i : i + 1000]).encode() for i in range(0, len(events), 1000)]
+    door, worker = cProfile.Profile(), cProfile.Profile()
+    door_s = worker_s = 0.0
+    with mock.patch.object(receive, "_hand_on"):  # keep the batch in the outbox
+        for body in bodies:
+            start = time.perf_counter()
+            door.enable()
+            receive.events_receive(org=org, body=body, content_type="application/json")
+            door.disable()
+            door_s += time.perf_counter() - start
+            batch_id = PendingBatch.objects.filter(org=org).order_by("-id").values_list("id", flat=True).first()
+            start = time.perf_counter()
+            worker.enable()
+            outbox.pending_batch_ingest(batch_id=batch_id)
+            worker.disable()
+            worker_s += time.perf_counter() - start
+    count = len(events)
+    print(f"door   {count / door_s:8.0f} events/s ({door_s * 1000 / len(bodies):.1f} ms a 1000-event batch)")
+    print(f"worker {count / worker_s:8.0f} events/s ({worker_s * 1000 / len(bodies):.1f} ms a 1000-event batch)")
+    for name, profiler in (("door", door), ("worker", worker)):
+        print(f"--- {name}")
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(args.top)
+
+
+if __name__ == "__main__":
+    main()
