@@ -38,6 +38,7 @@ def main(argv=None):
     parser.add_argument("--repetitions", type=int, default=50)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--org", default="bench")
+    parser.add_argument("--only", default="", help="profile only the requests whose name contains this")
     parser.add_argument("--ingest", action="store_true", help="profile the door and the worker instead of reads")
     args = parser.parse_args(argv)
     if args.ingest:
@@ -74,6 +75,8 @@ def main(argv=None):
     profiler = cProfile.Profile()
     print(f"{'request':28} {'wall ms':>8} {'db ms':>7} {'python ms':>9} {'queries':>7}")
     for name, (client, paths) in cases.items():
+        if args.only not in name:
+            continue
         for path in paths[:2]:
             assert client.get(path).status_code == 200, path
         walls, dbs, pythons = [], [], []

@@ -32,6 +32,7 @@ def parse_args(argv):
     parser.add_argument("--keep-db", action="store_true", help="leave the database for --reuse-db")
     parser.add_argument("--reuse-db", action="store_true", help="skip loading: query and export a kept database")
     parser.add_argument("--skip-export", action="store_true")
+    parser.add_argument("--skip-queries", action="store_true", help="skip the in-process query timings")
     parser.add_argument("--load-users", type=int, default=20, help="concurrent users of the load scenes")
     parser.add_argument("--load-seconds", type=float, default=20, help="length of each load scene")
     parser.add_argument("--skip-load", action="store_true", help="skip the load scenes (bench/load.py)")
@@ -148,15 +149,16 @@ def run(*, args, servers, port, results):
             [org.pk, args.repetitions],
         )
     ]
-    cases, page_size = queries.build_cases(org=org, read_key=ingest_key, user=user, trace_ids=trace_ids, conn=conn)
-    _log(f"timing {len(cases)} read cases, {args.repetitions} repetitions each (page size {page_size})")
-    queries.run_cases(cases=cases, conn=conn, repetitions=args.repetitions)
-    results["page_size"] = page_size
-    results["queries"] = [
-        {"name": c.name, "note": c.note, "lens": queries.summarize(c.lens_samples), "raw": queries.summarize(c.raw_samples),
-         "goal_ms": c.goal_ms}
-        for c in cases
-    ]
+    if not args.skip_queries:
+        cases, page_size = queries.build_cases(org=org, read_key=ingest_key, user=user, trace_ids=trace_ids, conn=conn)
+        _log(f"timing {len(cases)} read cases, {args.repetitions} repetitions each (page size {page_size})")
+        queries.run_cases(cases=cases, conn=conn, repetitions=args.repetitions)
+        results["page_size"] = page_size
+        results["queries"] = [
+            {"name": c.name, "note": c.note, "lens": queries.summarize(c.lens_samples),
+             "raw": queries.summarize(c.raw_samples), "goal_ms": c.goal_ms}
+            for c in cases
+        ]
 
     if not args.skip_load:
         _log(f"load: {args.load_users} users, {args.load_seconds:.0f} s a scene (readers; + a writer; + an export)")
