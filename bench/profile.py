@@ -40,9 +40,13 @@ def main(argv=None):
     parser.add_argument("--org", default="bench")
     parser.add_argument("--only", default="", help="profile only the requests whose name contains this")
     parser.add_argument("--ingest", action="store_true", help="profile the door and the worker instead of reads")
+    parser.add_argument("--one-org", type=int, metavar="BATCHES",
+                        help="events_ingest of BATCHES 1000-event batches into one organization by 1, then 2 processes")
     args = parser.parse_args(argv)
     if args.ingest:
         return profile_ingest(args)
+    if args.one_org:
+        return one_org_workers(args.one_org)
 
     import django
 
@@ -140,6 +144,76 @@ def profile_ingest(args):
     for name, profiler in (("door", door), ("worker", worker)):
         print(f"--- {name}")
         pstats.Stats(profiler).sort_stats("tottime").print_stats(args.top)
+
+
+def _one_org_worker(org_id, batches, start, done):
+    import inspect
+
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    from audit.ingest.store import events_ingest
+
+    takes_hashes = "content_hashes" in inspect.signature(events_ingest).parameters
+    start.wait()
+    for events, hashes in batches:
+        extra = {"content_hashes": hashes} if takes_hashes else {}
+        events_ingest(org_id=org_id, events=events, received_at="2026-12-06T00:00:00.000000Z", **extra)
+    connection.close()
+    done.put(len(batches))
+
+
+def one_org_workers(batch_count):
+    """What the chain lock costs: one organization written by 1 process, then by 2, each
+    storing batches the door has already validated and hashed (the worker's half)."""
+    import multiprocessing
+
+    import django
+
+    django.setup()
+    from audit.accounts import services
+    from audit.events import demo
+    from audit.ingest.door import event_id, validate_event
+    from audit.integrity import chain
+
+    def batches(seed):
+        out, events, hashes = [], [], []
+        for raw in demo.demo_events(count=batch_count * 1000, seed=seed, days=1):
+            event = validate_event(raw, max_bytes=1 << 20)[0]
+            digest = chain.content_hash(event)
+            event["id"] = f"{seed}-{event_id(event, digest)}"
+            events.append(event)
+            hashes.append(digest)
+            if len(events) == 1000:
+                out.append((events, hashes))
+                events, hashes = [], []
+        return out
+
+    from django.db import connection
+
+    rates = {}
+    for processes in (1, 2):
+        org = services.org_get_or_create(slug=f"one-org-{os.getpid()}-{processes}")
+        work = [batches(seed=100 * processes + n) for n in range(processes)]
+        per = [w[: batch_count // processes] for w in work]
+        connection.close()
+        ctx = multiprocessing.get_context("fork")
+        start, done = ctx.Event(), ctx.Queue()
+        procs = [ctx.Process(target=_one_org_worker, args=(org.pk, b, start, done)) for b in per]
+        for proc in procs:
+            proc.start()
+        time.sleep(1)
+        began = time.perf_counter()
+        start.set()
+        stored = sum(done.get() for _ in procs) * 1000
+        elapsed = time.perf_counter() - began
+        for proc in procs:
+            proc.join()
+        rates[processes] = stored / elapsed
+        print(f"{processes} process(es) on one organization: {stored} events in {elapsed:.1f} s = {rates[processes]:.0f} events/s")
+    print(f"2 processes / 1 process: {rates[2] / rates[1]:.2f}x")
 
 
 if __name__ == "__main__":
