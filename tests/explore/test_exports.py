@@ -283,3 +283,21 @@ def test_no_cell_starts_a_formula_whatever_precedes_it(get, org):
 def test_the_python_and_sql_paths_share_one_rule():
     assert all(exports._is_formula(value) for value in FORMULAS)
     assert not any(exports._is_formula(value) for value in HARMLESS)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)  # the export's own transaction is the outermost, as in production
+@pytest.mark.parametrize("fmt", ["ndjson", "csv"])
+def test_a_stream_left_early_leaves_the_connection_usable(org, fmt):
+    """A client that disconnects mid-export closes the stream inside COPY: the connection
+    must come back clean for the next request of that worker."""
+    with connection.cursor() as cursor:
+        cursor.execute(BULK_SQL, [org.pk, 5000])
+    stream = exports.export_stream(fmt, selectors.event_list(org=org))
+    first = next(stream) if fmt == "ndjson" else next(stream) + next(stream)  # CSV: the header, then rows
+    assert first.count(b"\n") > 50
+    stream.close()
+    assert AuditEvent.objects.filter(org=org).count() == 5000
+    assert sum(block.count(b"\n") for block in exports.export_stream(fmt, selectors.event_list(org=org))) == 5000 + (
+        fmt == "csv"
+    )
