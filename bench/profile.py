@@ -6,7 +6,9 @@
 Runs the bench's read mix in-process (Django's test client, as bench/queries.py does) on a
 database kept by `python -m bench.run --keep-db`: for each request the median wall time,
 the median time spent waiting for PostgreSQL (every query, timed by an execute wrapper),
-and their difference, the Python CPU of the request; then one cProfile over all of them.
+the median CPU time of this process (Python's work, which other jobs on the machine do
+not stretch as they stretch wall time) and the Python function calls per request; then
+one cProfile over all of them.
 """
 
 import argparse
@@ -76,31 +78,36 @@ def main(argv=None):
         "traces page": (browser, ["/traces/"]),
         "trace chain page": (browser, [f"/traces/{t}/" for t in trace_ids]),
     }
-    profiler = cProfile.Profile()
-    print(f"{'request':28} {'wall ms':>8} {'db ms':>7} {'python ms':>9} {'queries':>7}")
+    profilers = []
+    print(f"{'request':28} {'wall ms':>8} {'db ms':>7} {'cpu ms':>7} {'calls':>8} {'queries':>7}")
     for name, (client, paths) in cases.items():
         if args.only not in name:
             continue
         for path in paths[:2]:
             assert client.get(path).status_code == 200, path
-        walls, dbs, pythons = [], [], []
+        walls, dbs, cpus = [], [], []
         for i in range(args.repetitions):
             clock = _DatabaseClock()
             with connection.execute_wrapper(clock):
-                start = time.perf_counter()
-                profiler.enable()
+                start, cpu = time.perf_counter(), time.process_time()
                 response = client.get(paths[i % len(paths)])
-                profiler.disable()
-                wall = time.perf_counter() - start
+                cpus.append(time.process_time() - cpu)
+                walls.append(time.perf_counter() - start)
             assert response.status_code == 200
-            walls.append(wall)
             dbs.append(clock.seconds)
-            pythons.append(wall - clock.seconds)
+        # Function calls per request: a count of the Python work that the machine's load does not move.
+        case_profiler = cProfile.Profile()
+        for i in range(5):
+            case_profiler.enable()
+            client.get(paths[i % len(paths)])
+            case_profiler.disable()
+        profilers.append(case_profiler)
+        calls = sum(stat[1] for stat in pstats.Stats(case_profiler).stats.values()) // 5
         print(
             f"{name:28} {statistics.median(walls) * 1000:8.2f} {statistics.median(dbs) * 1000:7.2f} "
-            f"{statistics.median(pythons) * 1000:9.2f} {clock.queries:7d}"
+            f"{statistics.median(cpus) * 1000:7.2f} {calls:8d} {clock.queries:7d}"
         )
-    stats = pstats.Stats(profiler)
+    stats = pstats.Stats(*profilers)
     stats.sort_stats("tottime").print_stats(args.top)
     stats.sort_stats("cumulative").print_stats(args.top)
 
