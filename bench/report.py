@@ -120,6 +120,7 @@ def render(results):
         "selectors, serialization, templates; DEBUG off; same database); trace ids vary per repetition. "
         "Raw: the equivalent hand-written SQL through psycopg, rows fetched. Neither includes HTTP.",
     ]
+    lines += _load_section(results.get("load"), a)
     lines += _alerts_section(results.get("alerts"))
     lines += _live_section(results.get("live"), results["args"].get("web_workers"))
     lines += [
@@ -145,6 +146,40 @@ def render(results):
         "",
     ]
     return "\n".join(lines)
+
+
+_SCENES = {
+    "readers": "readers alone",
+    "readers_writers": "readers + one writer (1000-event POSTs non-stop)",
+    "readers_export": "readers during a full NDJSON export",
+}
+
+
+def _load_section(load, args):
+    lines = ["", f"## Load from outside (`bench/load.py`): {args['web_workers']} gunicorn workers over loopback", ""]
+    if not load:
+        return lines + ["Not measured (--skip-load)."]
+    lines += [
+        f"{load['users']} concurrent users for {load['seconds']:.0f} s a scene, each sending its next request as "
+        "soon as the last answered; the read mix is the events API by actor and by metadata, the traces API, "
+        "trace chains (API and page), the events page (list + facets) and the traces page.",
+        "",
+        "| scene | req/s | p50 ms | p95 ms | p99 ms | errors | beside it |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for scene, label in _SCENES.items():
+        r = load.get(scene)
+        if not r:
+            continue
+        extra = ""
+        if "writer_events_per_s" in r:
+            extra = f"writer: {r['writer_events_per_s']:,.0f} events/s acknowledged"
+        if "export_rows_per_s" in r:
+            extra = f"export: {r['export_rows_per_s']:,.0f} rows/s"
+        lines.append(
+            f"| {label} | {r['rps']:,.0f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']} | {extra} |"
+        )
+    return lines
 
 
 def _alerts_section(alerts):

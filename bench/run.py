@@ -32,6 +32,10 @@ def parse_args(argv):
     parser.add_argument("--keep-db", action="store_true", help="leave the database for --reuse-db")
     parser.add_argument("--reuse-db", action="store_true", help="skip loading: query and export a kept database")
     parser.add_argument("--skip-export", action="store_true")
+    parser.add_argument("--skip-queries", action="store_true", help="skip the in-process query timings")
+    parser.add_argument("--load-users", type=int, default=20, help="concurrent users of the load scenes")
+    parser.add_argument("--load-seconds", type=float, default=20, help="length of each load scene")
+    parser.add_argument("--skip-load", action="store_true", help="skip the load scenes (bench/load.py)")
     parser.add_argument("--skip-alerts", action="store_true", help="skip the alerts delivery phase")
     parser.add_argument("--live-streams", type=int, default=200, help="concurrent live-tail streams (0 skips)")
     parser.add_argument("--report", default=str(ROOT / "bench" / "REPORT.md"))
@@ -88,7 +92,7 @@ def run(*, args, servers, port, results):
 
     from audit.accounts import services
     from audit.accounts.models import Organization
-    from bench import alerts, export, ingest, live, otlp, queries
+    from bench import alerts, export, ingest, live, load, otlp, queries
 
     _log("migrating")
     call_command("migrate", verbosity=0)
@@ -146,15 +150,26 @@ def run(*, args, servers, port, results):
             [org.pk, args.repetitions],
         )
     ]
-    cases, page_size = queries.build_cases(org=org, read_key=ingest_key, user=user, trace_ids=trace_ids, conn=conn)
-    _log(f"timing {len(cases)} read cases, {args.repetitions} repetitions each (page size {page_size})")
-    queries.run_cases(cases=cases, conn=conn, repetitions=args.repetitions)
-    results["page_size"] = page_size
-    results["queries"] = [
-        {"name": c.name, "note": c.note, "lens": queries.summarize(c.lens_samples), "raw": queries.summarize(c.raw_samples),
-         "goal_ms": c.goal_ms}
-        for c in cases
-    ]
+    if not args.skip_queries:
+        cases, page_size = queries.build_cases(org=org, read_key=ingest_key, user=user, trace_ids=trace_ids, conn=conn)
+        _log(f"timing {len(cases)} read cases, {args.repetitions} repetitions each (page size {page_size})")
+        queries.run_cases(cases=cases, conn=conn, repetitions=args.repetitions)
+        results["page_size"] = page_size
+        results["queries"] = [
+            {"name": c.name, "note": c.note, "lens": queries.summarize(c.lens_samples),
+             "raw": queries.summarize(c.raw_samples), "goal_ms": c.goal_ms}
+            for c in cases
+        ]
+
+    if not args.skip_load:
+        _log(f"load: {args.load_users} users, {args.load_seconds:.0f} s a scene (readers; + a writer; + an export)")
+        results["load"] = load.load_run(
+            port=port, key=ingest_key, session_cookie=_session_cookie(user), trace_ids=trace_ids,
+            users=args.load_users, seconds=args.load_seconds, conn=conn,
+        )
+        for scene in ("readers", "readers_writers", "readers_export"):
+            figures = results["load"][scene]
+            _log(f"  {scene}: {figures['rps']:.0f} req/s, p50 {figures['p50_ms']:.0f} ms, p95 {figures['p95_ms']:.0f} ms")
 
     if not args.skip_alerts:
         _log("alerts: probes one at a time, then a burst, to a local receiver")
@@ -179,6 +194,14 @@ def run(*, args, servers, port, results):
             results["export"][fmt] = {"lens": lens, "raw": raw}
             _log(f"  lens {lens['rate']:.0f} rows/s, raw {raw['rate']:.0f} rows/s, peak {lens['peak_mib']:.0f} MiB")
     conn.close()
+
+
+def _session_cookie(user):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return client.cookies["sessionid"].value
 
 
 def _sizes(conn, org_id):

@@ -123,6 +123,9 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery's Django fixup would close the database connection around every task; lens/celery.py
+# keeps it across tasks as Django does across requests (CONN_MAX_AGE, closed on errors).
+CELERY_DB_REUSE_MAX = 10**9
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # A message a dead worker had taken comes back after this many seconds.
     "visibility_timeout": env.int("LENS_BROKER_VISIBILITY_TIMEOUT", default=300),
@@ -180,7 +183,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["audit.api.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_RATES": {"ingest": LENS_INGEST_RATE, "read": LENS_READ_RATE},
     "UNAUTHENTICATED_USER": None,

@@ -17,19 +17,21 @@ Formats (both carry the wire form of `audit.events.wire.event_wire`, in its fiel
   break) gets a leading `'` so it is shown, not evaluated (event content is untrusted);
   use NDJSON for values byte for byte.
 
-Per-row work is kept to building the wire dict and encoding it; `_wire_rows` is the
-one seam where a faster path (e.g. JSON built by PostgreSQL) can replace it.
+`export_stream` is what the export endpoint sends: on PostgreSQL the query builds every
+line and `COPY … TO STDOUT` streams them, so Python handles 64 KiB blocks, not rows;
+elsewhere (and for a page's rows) the lines are built in Python from the wire dict.
 """
 
 import csv
 import re
 from collections.abc import Iterable, Iterator
 
+import psycopg
 from django.db import connections
 from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
 
-from audit.events.fields import NUMBER, OUTPUT_FIELDS, OUTPUT_NAMES, TIME
+from audit.events.fields import INTEGER, NUMBER, OUTPUT_FIELDS, OUTPUT_NAMES, TIME
 from audit.events.models import AuditEvent
 from audit.events.reading import CHUNK_SIZE, iter_rows, read_snapshot
 from audit.events.wire import event_wire, wire_json
@@ -80,12 +82,22 @@ def _pg_column(field):
     return column
 
 
+def _pg_json_value(field):
+    """A field's value as JSON text: strings through to_json (PostgreSQL's escaping), JSON
+    columns as jsonb prints them, numbers and formatted times as they are; null as null."""
+    value = _pg_column(field)
+    if field.is_json or field.kind in (NUMBER, INTEGER):
+        return f"coalesce(({value})::text, 'null')"
+    if field.kind == TIME:
+        return f"""coalesce('"' || {value} || '"', 'null')"""
+    return f"coalesce(to_json({value})::text, 'null')"
+
+
 def _pg_ndjson_sql():
-    fields = ", ".join(
-        f"({_pg_column(field)})::json AS {field.name}" if field.kind == NUMBER else f"{_pg_column(field)} AS {field.name}"
-        for field in OUTPUT_FIELDS
-    )
-    return f"(SELECT row_to_json(r)::text FROM (SELECT {fields}) r)"
+    # Concatenated, not row_to_json over a subquery per row: measured 2x faster in PostgreSQL,
+    # which builds the lines (bench: PostgreSQL alone made them at 0.55x raw COPY's rate).
+    members = " || ',' || ".join(f"""'"{field.name}":' || {_pg_json_value(field)}""" for field in OUTPUT_FIELDS)
+    return f"'{{' || {members} || '}}'"
 
 
 def _pg_csv_cell(field):
@@ -106,25 +118,67 @@ def _pg_csv_cell(field):
 
 
 def _pg_csv_sql():
-    return "concat_ws(',', " + ", ".join(_pg_csv_cell(field) for field in OUTPUT_FIELDS) + ") || E'\\r\\n'"
+    # The line ends in CR: COPY adds the LF.
+    return "concat_ws(',', " + ", ".join(_pg_csv_cell(field) for field in OUTPUT_FIELDS) + ") || E'\\r'"
 
 
-def _pg_lines(events: QuerySet, line_sql: str) -> Iterator[bytes]:
+# COPY … TO STDOUT (text format) escapes a backslash and six control characters in each
+# line; undone here, per buffer, only when one holds a backslash.
+_COPY_ESCAPE = re.compile(rb"\\([\\bfnrtv])")
+_COPY_UNESCAPE = {b"\\": b"\\", b"b": b"\b", b"f": b"\f", b"n": b"\n", b"r": b"\r", b"t": b"\t", b"v": b"\v"}
+
+
+def _copy_unescape(data: bytes) -> bytes:
+    if b"\\" not in data:
+        return data
+    return _COPY_ESCAPE.sub(lambda match: _COPY_UNESCAPE[match.group(1)], data)
+
+
+def _pg_blocks(events: QuerySet, line_sql: str) -> Iterator[bytes]:
+    """The query's lines as `COPY (…) TO STDOUT` sends them, in ~BUFFER_BYTES blocks.
+
+    A server-side cursor hands Python one row at a time through Django (bench: 80k rows/s
+    beside 475k for COPY TO); COPY streams the rows without a round trip per fetch and
+    psycopg passes them on as bytes, so Python touches a buffer, not a row. COPY ends each
+    row with a line feed, which is the NDJSON line's end (CSV lines end in `\r`, so a row
+    is `…\r\n`). One snapshot, as before (read_snapshot)."""
     lines = events.annotate(wire_line=RawSQL(line_sql, ())).values_list("wire_line", flat=True)
-    with read_snapshot(events.db):
-        for line in lines.iterator(chunk_size=CHUNK_SIZE):
-            yield line.encode()
+    sql, params = lines.query.get_compiler(using=events.db).as_sql()
+    with read_snapshot(events.db), connections[events.db].cursor() as cursor:
+        # COPY takes no bound parameters: the values are quoted into the statement by psycopg.
+        query = psycopg.ClientCursor(cursor.connection).mogrify(sql, params)
+        with cursor.copy(f"COPY ({query}) TO STDOUT") as copy:
+            parts, length = [], 0
+            for row in copy:
+                parts.append(row)
+                length += len(row)
+                if length >= BUFFER_BYTES:
+                    yield _copy_unescape(b"".join(parts))
+                    parts, length = [], 0
+            if parts:
+                yield _copy_unescape(b"".join(parts))
 
 
 def _on_postgres(events) -> bool:
     return isinstance(events, QuerySet) and connections[events.db].vendor == "postgresql"
 
 
+def export_stream(fmt: str, events: QuerySet | Iterable[AuditEvent]) -> Iterator[bytes]:
+    """The whole export in `fmt` ("ndjson" or "csv"), in blocks of about BUFFER_BYTES.
+
+    On PostgreSQL a QuerySet's lines are built by the query and streamed by COPY; other
+    events go through Python, line by line (export_ndjson_lines, export_csv_lines).
+    """
+    if _on_postgres(events):
+        if fmt == "csv":
+            yield _CSV_HEADER
+        yield from _pg_blocks(events, _pg_csv_sql() if fmt == "csv" else _pg_ndjson_sql())
+        return
+    yield from buffered(export_csv_lines(events) if fmt == "csv" else export_ndjson_lines(events))
+
+
 def export_ndjson_lines(events: QuerySet | Iterable[AuditEvent]) -> Iterator[bytes]:
     """One UTF-8 JSON line per event (a QuerySet is read in chunks)."""
-    if _on_postgres(events):
-        yield from (line + b"\n" for line in _pg_lines(events, _pg_ndjson_sql()))
-        return
     for row in _wire_rows(events):
         yield (wire_json(row) + "\n").encode()
 
@@ -149,12 +203,12 @@ def _cell(value):
 def export_csv_lines(events: QuerySet | Iterable[AuditEvent]) -> Iterator[bytes]:
     """A header line, then one CSV line per event (a QuerySet is read in chunks)."""
     writer = csv.writer(_Line(), lineterminator="\r\n")
-    yield writer.writerow(CSV_COLUMNS).encode()
-    if _on_postgres(events):
-        yield from _pg_lines(events, _pg_csv_sql())
-        return
+    yield _CSV_HEADER
     for row in _wire_rows(events):
         yield writer.writerow([_cell(row[column]) for column in CSV_COLUMNS]).encode()
+
+
+_CSV_HEADER = csv.writer(_Line(), lineterminator="\r\n").writerow(CSV_COLUMNS).encode()
 
 
 def buffered(lines: Iterable[bytes], *, size: int = BUFFER_BYTES) -> Iterator[bytes]:

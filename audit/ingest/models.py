@@ -44,6 +44,9 @@ class PendingBatch(models.Model):
 
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="pending_batches")
     events = models.JSONField()
+    # The door's content hash of each event, in order: the worker need not hash them again
+    # (null on batches written before it was kept; the worker then computes them).
+    content_hashes = models.JSONField(null=True, blank=True)
     received_at = models.CharField(max_length=32)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     attempts = models.IntegerField(default=0)

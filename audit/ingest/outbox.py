@@ -14,6 +14,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from audit.ingest.models import PendingBatch
+from audit.ingest.statistics import statistics_refresh
 from audit.ingest.store import IngestResult, events_ingest
 
 logger = logging.getLogger(__name__)
@@ -29,8 +30,11 @@ def pending_batch_ingest(*, batch_id: int) -> IngestResult | None:
         batch = PendingBatch.objects.select_for_update().filter(pk=batch_id).first()
         if batch is None:
             return None
-        result = events_ingest(org_id=batch.org_id, events=batch.events, received_at=batch.received_at)
+        result = events_ingest(
+            org_id=batch.org_id, events=batch.events, received_at=batch.received_at, content_hashes=batch.content_hashes
+        )
         batch.delete()
+    statistics_refresh()  # after the commit: a bulk load leaves no table unanalyzed for long
     return result
 
 

@@ -107,7 +107,10 @@ def _outbox_write(*, org, candidates: dict, receipts: list, conflicts: list) -> 
         # Durable in PostgreSQL before the 202: a message lost by the broker leaves the
         # batch here for the sweep, so nothing acknowledged depends on Redis alone.
         batch = PendingBatch.objects.create(
-            org=org, events=[event for _, event in candidates.values()], received_at=format_timestamp(timezone.now())
+            org=org,
+            events=[event for _, event in candidates.values()],
+            content_hashes=[digest for digest, _ in candidates.values()],
+            received_at=format_timestamp(timezone.now()),
         )
         known = claims_settle(org_id=org.pk, batch_id=batch.pk, hashes={i: c[0] for i, c in candidates.items()})
         for receipt in receipts:
@@ -117,10 +120,11 @@ def _outbox_write(*, org, candidates: dict, receipts: list, conflicts: list) -> 
                 if receipt["status"] == CONFLICT:
                     conflicts.append((digest, event))
         if known:
-            kept = [event for i, (_, event) in candidates.items() if i not in known]
+            kept = [(digest, event) for i, (digest, event) in candidates.items() if i not in known]
             if kept:
-                PendingBatch.objects.filter(pk=batch.pk).update(events=kept)
-                batch.events = kept
+                batch.events = [event for _, event in kept]
+                batch.content_hashes = [digest for digest, _ in kept]
+                PendingBatch.objects.filter(pk=batch.pk).update(events=batch.events, content_hashes=batch.content_hashes)
             else:
                 batch.delete()
                 batch = None

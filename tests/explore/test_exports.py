@@ -33,8 +33,16 @@ def stored(org, other_org):
     store_events(other_org, wire_event(id="e9"))
 
 
-def test_ndjson_lines_are_the_wire_form(stored, org):
-    lines = list(exports.export_ndjson_lines(selectors.event_list(org=org)))
+def _stream_lines(fmt, events):
+    """The export stream (COPY's blocks on PostgreSQL) cut back into its lines."""
+    return b"".join(exports.export_stream(fmt, events)).split(b"\n")[:-1]
+
+
+@pytest.mark.parametrize("lines_of", [
+    exports.export_ndjson_lines, lambda events: [line + b"\n" for line in _stream_lines("ndjson", events)]
+])
+def test_ndjson_lines_are_the_wire_form(stored, org, lines_of):
+    lines = list(lines_of(selectors.event_list(org=org)))
     assert all(line.endswith(b"\n") and line.count(b"\n") == 1 for line in lines)
     rows = [json.loads(line) for line in lines]
     assert [row["id"] for row in rows] == ["e3", "e2", "e1"]
@@ -44,8 +52,9 @@ def test_ndjson_lines_are_the_wire_form(stored, org):
     assert "naïve ✓".encode() in lines[0]  # UTF-8, not \u escapes
 
 
-def test_csv_flattens_nested_fields_as_json_text(stored, org):
-    text = b"".join(exports.export_csv_lines(selectors.event_list(org=org))).decode()
+@pytest.mark.parametrize("blocks_of", [exports.export_csv_lines, lambda events: exports.export_stream("csv", events)])
+def test_csv_flattens_nested_fields_as_json_text(stored, org, blocks_of):
+    text = b"".join(blocks_of(selectors.event_list(org=org))).decode()
     rows = list(csv.reader(io.StringIO(text)))
     assert tuple(rows[0]) == exports.CSV_COLUMNS
     by_id = {row[0]: dict(zip(rows[0], row, strict=True)) for row in rows[1:]}
@@ -59,6 +68,22 @@ def test_csv_flattens_nested_fields_as_json_text(stored, org):
     assert e1["actor"] == "'-bob" and e1["error"] == "'@SUM(A1)"  # spreadsheet formulas are defused
     assert e1["duration_ms"] == "212.0" and e1["status_code"] == "200"
     assert text.endswith("\r\n")
+
+
+ESCAPED = "back\\slash \\n\ttab\r\nnew line \b\f\v \\\\ end"  # what COPY's text format escapes
+
+
+def test_the_stream_keeps_backslashes_and_control_characters(org):
+    store_events(org, wire_event(id="esc", reason=ESCAPED, error="x\\", arguments={ESCAPED: [ESCAPED, "\\"]}))
+    events = selectors.event_list(org=org)
+    from audit.events.wire import event_wire
+
+    [row] = [json.loads(line) for line in _stream_lines("ndjson", events)]
+    assert row == event_wire(events.get())
+    text = b"".join(exports.export_stream("csv", events)).decode()
+    [cells] = list(csv.DictReader(io.StringIO(text, newline="")))
+    assert cells["reason"] == ESCAPED and cells["error"] == "x\\"
+    assert json.loads(cells["arguments"]) == {ESCAPED: [ESCAPED, "\\"]}
 
 
 def test_exports_take_any_iterable_of_events(stored, org):
@@ -258,3 +283,21 @@ def test_no_cell_starts_a_formula_whatever_precedes_it(get, org):
 def test_the_python_and_sql_paths_share_one_rule():
     assert all(exports._is_formula(value) for value in FORMULAS)
     assert not any(exports._is_formula(value) for value in HARMLESS)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)  # the export's own transaction is the outermost, as in production
+@pytest.mark.parametrize("fmt", ["ndjson", "csv"])
+def test_a_stream_left_early_leaves_the_connection_usable(org, fmt):
+    """A client that disconnects mid-export closes the stream inside COPY: the connection
+    must come back clean for the next request of that worker."""
+    with connection.cursor() as cursor:
+        cursor.execute(BULK_SQL, [org.pk, 5000])
+    stream = exports.export_stream(fmt, selectors.event_list(org=org))
+    first = next(stream) if fmt == "ndjson" else next(stream) + next(stream)  # CSV: the header, then rows
+    assert first.count(b"\n") > 50
+    stream.close()
+    assert AuditEvent.objects.filter(org=org).count() == 5000
+    assert sum(block.count(b"\n") for block in exports.export_stream(fmt, selectors.event_list(org=org))) == 5000 + (
+        fmt == "csv"
+    )

@@ -83,3 +83,47 @@ def test_every_sub_path_of_the_events_api_is_a_reserved_id():
         if isinstance(p, URLPattern) and str(p.pattern).startswith("audit-events/") and "<" not in str(p.pattern)
     }
     assert literal and literal <= RESERVED_IDS
+
+
+# --- reading bodies: orjson where it reads exactly what json reads, json for the rest -------
+
+from audit.ingest.door import BodyError, parse_body  # noqa: E402
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/x-ndjson"])
+def test_integers_beyond_64_bits_stay_exact(content_type):
+    """orjson would read them as floats; such a body is read by the standard library."""
+    body = b'{"arguments": {"n": 123456789012345678901234567890, "m": -98765432109876543210}}'
+    [item] = parse_body(body, content_type)
+    assert item["arguments"] == {"n": 123456789012345678901234567890, "m": -98765432109876543210}
+    assert isinstance(item["arguments"]["n"], int)
+
+
+def test_a_long_digit_run_in_a_string_changes_nothing():
+    [item] = parse_body(b'[{"id": "evt-12345678901234567890123", "x": 1.5}]', "application/json")
+    assert item == {"id": "evt-12345678901234567890123", "x": 1.5}
+
+
+@pytest.mark.parametrize("body, message", [
+    (b'[{"a": NaN}]', "NaN is not valid JSON"),
+    (b'[{"a": Infinity}]', "Infinity is not valid JSON"),
+    (b'[{"a": 1,}]', "malformed JSON in body"),
+    (b"[" * 5000 + b"]" * 5000, "nested too deeply"),
+])
+def test_what_orjson_refuses_gets_the_standard_library_s_answer(body, message):
+    with pytest.raises(BodyError, match=message):
+        parse_body(body, "application/json")
+
+
+def test_a_lone_surrogate_is_read_so_validation_can_name_it():
+    [item] = parse_body(b'{"actor": "\\ud800"}', "application/json")
+    assert item == {"actor": "\ud800"}
+
+
+def test_fast_and_standard_reads_agree_on_a_realistic_body():
+    from audit.events import demo
+    from audit.ingest import door
+
+    body = json.dumps(list(demo.demo_events(count=200, seed=5, days=1)), ensure_ascii=False).encode()
+    assert door._orjson_reads_exactly(body)
+    assert parse_body(body, "application/json") == json.loads(body)

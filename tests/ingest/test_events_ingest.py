@@ -221,3 +221,32 @@ def test_listeners_hear_of_each_committed_batch_once(org, settings, django_captu
         store.events_ingest(org_id=org.pk, events=clean_batch(2), received_at=RECEIVED)
     assert _HEARD == [StoredRange(org_id=org.pk, first_seq=1, last_seq=3), StoredRange(org_id=org.pk, first_seq=4, last_seq=5)]
     assert AuditEvent.objects.filter(org=org).count() == 5
+
+
+def test_the_door_s_content_hashes_travel_with_the_batch_and_are_what_is_stored(org, monkeypatch):
+    from audit.ingest import receive
+    from audit.integrity import chain
+
+    monkeypatch.setattr(receive, "_hand_on", lambda *, batch: None)  # leave the batch in the outbox
+    events = [wire_event(id=f"h-{n}") for n in range(3)]
+    receive.events_receive(org=org, body=json.dumps(events).encode(), content_type="application/json")
+    batch = PendingBatch.objects.get(org=org)
+    assert batch.content_hashes == [chain.content_hash(event) for event in batch.events]
+
+    hashed = []
+    real = chain.content_hash
+    monkeypatch.setattr(chain, "content_hash", lambda event: hashed.append(event) or real(event))
+    outbox.pending_batch_ingest(batch_id=batch.pk)
+    assert hashed == []  # the worker did not hash them again
+    stored = dict(AuditEvent.objects.filter(org=org).values_list("event_id", "content_hash"))
+    assert stored == {event["id"]: real(event) for event in batch.events}
+
+
+def test_a_batch_without_hashes_is_hashed_by_the_worker(org):
+    from audit.integrity import chain
+
+    events = clean_batch(2)
+    batch = PendingBatch.objects.create(org=org, events=events, received_at=RECEIVED)  # written before they were kept
+    outbox.pending_batch_ingest(batch_id=batch.pk)
+    stored = dict(AuditEvent.objects.filter(org=org).values_list("event_id", "content_hash"))
+    assert stored == {event["id"]: chain.content_hash(event) for event in events}

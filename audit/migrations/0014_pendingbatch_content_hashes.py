@@ -1,0 +1,15 @@
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    """The outbox keeps the door's content hash of each event, so the worker does not hash it again."""
+
+    dependencies = [("audit", "0012_counts_rollup")]
+
+    operations = [
+        migrations.AddField(
+            model_name="pendingbatch",
+            name="content_hashes",
+            field=models.JSONField(blank=True, null=True),
+        ),
+    ]

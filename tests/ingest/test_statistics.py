@@ -1,0 +1,66 @@
+"""Planner statistics after a bulk load: the worker analyzes what changed past the threshold."""
+
+import time
+
+import pytest
+from django.db import connection
+
+from audit.ingest import outbox, statistics
+from audit.ingest.models import PendingBatch
+from tests.ingest.test_events_ingest import RECEIVED, clean_batch
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def _last_analyze(table):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT last_analyze FROM pg_stat_user_tables WHERE relname = %s", [table])
+        return cursor.fetchone()[0]
+
+
+def _flush_stats():
+    # A backend reports its table counts at most once a second, when idle: ask for it now.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_force_next_flush()")
+
+
+def test_a_stored_batch_past_the_threshold_gets_its_tables_analyzed(org, monkeypatch):
+    monkeypatch.setattr(statistics, "CHANGED_ROWS", 20)
+    monkeypatch.setattr(statistics, "CHANGED_SHARE", 0.0)
+    before = _last_analyze("audit_auditevent")
+    batch = PendingBatch.objects.create(org=org, events=clean_batch(30), received_at=RECEIVED)
+    _flush_stats()
+    outbox.pending_batch_ingest(batch_id=batch.pk)
+    deadline = time.monotonic() + 10
+    while _last_analyze("audit_auditevent") == before and time.monotonic() < deadline:
+        _flush_stats()
+        time.sleep(0.2)
+        statistics.statistics_refresh()  # the counts may reach pg_stat a moment after the commit
+    assert _last_analyze("audit_auditevent") != before
+    _flush_stats()
+    time.sleep(0.5)
+    assert "audit_auditevent" not in statistics.statistics_stale_tables()  # counted afresh from there
+
+
+def test_below_the_threshold_nothing_is_analyzed(org, monkeypatch):
+    monkeypatch.setattr(statistics, "CHANGED_ROWS", 10**9)
+    batch = PendingBatch.objects.create(org=org, events=clean_batch(5), received_at=RECEIVED)
+    outbox.pending_batch_ingest(batch_id=batch.pk)
+    assert statistics.statistics_stale_tables() == []
+    assert statistics.statistics_refresh() == []
+
+
+def test_another_worker_analyzing_means_this_one_skips(org, monkeypatch):
+    monkeypatch.setattr(statistics, "statistics_stale_tables", lambda: ["audit_auditevent"])
+    import psycopg
+
+    settings = connection.settings_dict
+    other = psycopg.connect(host=settings["HOST"], port=settings["PORT"] or 5432, user=settings["USER"], password=settings.get("PASSWORD") or None,
+                            dbname=settings["NAME"], autocommit=True)
+    try:
+        other.execute("SELECT pg_advisory_lock(%s, %s)", list(statistics._LOCK))
+        assert statistics.statistics_refresh() == []
+        other.execute("SELECT pg_advisory_unlock(%s, %s)", list(statistics._LOCK))
+        assert statistics.statistics_refresh() == ["audit_auditevent"]
+    finally:
+        other.close()
