@@ -73,7 +73,7 @@ def count_scope(
     events, data = filterset.qs.order_by(), filterset.form.cleaned_data
     since, until = data.get("since"), data.get("until")
     held = {term.name for term in ROLLUP_TERMS} | {"since", "until"}
-    if not rollup or any(value not in (None, "", []) and name not in held for name, value in data.items()):
+    if not rollup or any(value not in v.UNUSED_VALUES and name not in held for name, value in data.items()):
         return CountScope(parts=(_Part(EVENTS, events, "timestamp"),), since=since, until=until)
     rows = EventRollup.objects.filter(org=org)
     for term in ROLLUP_TERMS:

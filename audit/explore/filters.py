@@ -228,7 +228,7 @@ class TraceFilterSet(EventFilterSet):
         event_filters = {
             name: value
             for name, value in data.items()
-            if name not in ("since", "until", "trace_id") and value not in (None, "", [])
+            if name not in ("since", "until", "trace_id") and value not in v.UNUSED_VALUES
         }
         if event_filters:
             if self.events is None:

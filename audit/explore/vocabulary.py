@@ -14,6 +14,8 @@ METADATA_PREFIX = "metadata."
 # client generator can express (it cannot name a parameter after a key it does not know).
 METADATA_PARAM = "metadata"
 MAX_METADATA_FILTERS = 20
+# What a filter's cleaned value is when the request did not use it (the metadata pairs clean to {}).
+UNUSED_VALUES = (None, "", [], {})
 TIME_HELP = "RFC 3339 with a zone (2026-11-23T09:15:02Z) or relative to now (15m, 24h, 7d)"
 
 # Kinds of term.
