@@ -7,9 +7,11 @@ from audit.explore.models import SavedView
 from audit.ingest.models import IngestClaim, IngestConflict, PendingBatch, TraceSummary
 from audit.integrity.models import ChainVerification, Checkpoint, SigningKey
 from audit.otlp.models import OtlpSpan
+from audit.retention.models import LegalHold, RedactionKey, RedactionRule, RemovedRange, RetentionPolicy
 
 __all__ = [
     "AccessRecord", "AlertRule", "ApiKey", "AuditEvent", "ChainVerification", "Checkpoint", "Decision", "Delivery",
     "DeliveryAttempt", "Destination", "IngestClaim", "IngestConflict", "Membership", "Organization", "OtlpSpan",
-    "Outcome", "PendingBatch", "SavedView", "SigningKey", "TraceSummary",
+    "Outcome", "PendingBatch", "SavedView", "SigningKey", "TraceSummary", "LegalHold", "RedactionKey",
+    "RedactionRule", "RemovedRange", "RetentionPolicy",
 ]

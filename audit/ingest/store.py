@@ -130,9 +130,10 @@ def events_ingest(*, org_id: int, events: list[dict], received_at: str) -> Inges
                 continue
             stored[event_id] = digest
             head_seq += 1
-            record = {**event, "received_at": received_at, "seq": head_seq}
+            commitment = chain.arguments_commitment(event.get("arguments"))  # hash rule v2
+            record = {**event, "received_at": received_at, "seq": head_seq, "arguments_sha256": commitment}
             head_hash = chain.next_chain_hash(head_hash, record)
-            rows.append((event, digest, head_seq, head_hash))
+            rows.append((event, digest, head_seq, head_hash, commitment))
 
         if rows:
             if connection.vendor == "postgresql":
@@ -170,17 +171,17 @@ def events_store_now(*, org_id: int, raw_events: list[dict], received_at: str | 
 _COPY_SQL = (
     "COPY audit_auditevent (org_id, "
     + ", ".join(field.storage for field in SENDER_FIELDS)
-    + ", received_at, content_hash, seq, chain_hash, search_text) FROM STDIN"
+    + ", received_at, content_hash, seq, chain_hash, arguments_sha256, search_text) FROM STDIN"
 )
 _JSON_AT = tuple(index for index, field in enumerate(SENDER_FIELDS) if field.is_json)
 
 
-def _copy_row(org_id, event, received_at, digest, seq, chain_hash):
+def _copy_row(org_id, event, received_at, digest, seq, chain_hash, commitment):
     values = [event[field.name] for field in SENDER_FIELDS]
     for index in _JSON_AT:
         if values[index] is not None:
             values[index] = json.dumps(values[index])
-    return (org_id, *values, received_at, digest, seq, chain_hash, event_search_text(event))
+    return (org_id, *values, received_at, digest, seq, chain_hash, commitment, event_search_text(event))
 
 
 def _copy_events(org_id, rows, received_at):
@@ -192,16 +193,16 @@ def _copy_events(org_id, rows, received_at):
     """
     with connection.cursor() as cursor:
         with cursor.copy(_COPY_SQL) as copy:
-            for event, digest, seq, chain_hash in rows:
-                copy.write_row(_copy_row(org_id, event, received_at, digest, seq, chain_hash))
+            for row in rows:
+                copy.write_row(_copy_row(org_id, row[0], received_at, *row[1:]))
 
 
-def _event_row(org_id, received, event, digest, seq, chain_hash) -> AuditEvent:
+def _event_row(org_id, received, event, digest, seq, chain_hash, commitment) -> AuditEvent:
     columns = {
         field.storage: datetime.fromisoformat(event[field.name]) if field.kind == TIME else event[field.name]
         for field in SENDER_FIELDS
     }
     return AuditEvent(
         org_id=org_id, received_at=received, content_hash=digest, seq=seq, chain_hash=chain_hash,
-        search_text=event_search_text(event), **columns,
+        arguments_sha256=commitment, search_text=event_search_text(event), **columns,
     )
