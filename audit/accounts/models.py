@@ -74,6 +74,8 @@ class AccessRecord(models.Model):
         POLICY_SIMULATE = "policy-simulate"
         INTEGRITY = "integrity"
         CONFLICT_LIST = "conflict-list"
+        HOLD_PLACE = "hold-place"  # legal holds (audit/retention/holds.py): placing and releasing are recorded
+        HOLD_RELEASE = "hold-release"
 
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="access_records")
     at = models.DateTimeField()

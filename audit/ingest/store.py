@@ -85,7 +85,8 @@ def stored_content_hashes(*, org_id: int, event_ids) -> dict[str, str]:
 
 
 def _stored_hashes_postgres(org_id, event_ids):
-    """One round trip for the batch: a probe per id on the (org, event_id) unique index.
+    """One round trip for the batch: a probe per id on audit_eventkey's (org, event_id) key,
+    the narrow table that keeps ids unique across the day partitions (audit/retention/partitions.py).
 
     The LATERAL ... LIMIT 1 keeps that plan even on statistics older than the table
     (a fast load before autovacuum analyzes it), where `event_id = ANY(...)` was
@@ -94,7 +95,7 @@ def _stored_hashes_postgres(org_id, event_ids):
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT e.event_id, e.content_hash FROM unnest(%s::text[]) AS i(event_id) CROSS JOIN LATERAL "
-            "(SELECT event_id, content_hash FROM audit_auditevent WHERE org_id = %s AND event_id = i.event_id LIMIT 1) e",
+            "(SELECT event_id, content_hash FROM audit_eventkey WHERE org_id = %s AND event_id = i.event_id LIMIT 1) e",
             [list(event_ids), org_id],
         )
         return dict(cursor.fetchall())

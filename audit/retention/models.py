@@ -1,11 +1,9 @@
-"""The retention room's records: per-organization retention, legal holds, redaction rules
-and key, and the signed record of every run of seqs removed from a chain."""
+"""The retention room's records: per-organization retention, legal holds, redaction paths
+and key. (The signed record of each run of seqs removed is the integrity room's: RemovedRange.)"""
 
 from django.db import models
-from django.db.models import Q
 
 from audit.accounts.models import Organization
-from audit.integrity.models import Checkpoint, SigningKey
 
 
 class RetentionPolicy(models.Model):
@@ -42,50 +40,17 @@ class LegalHold(models.Model):
         return f"hold {self.pk} on {self.org}: {self.query}"
 
 
-class RedactionRule(models.Model):
-    """A path (`arguments.<key>[.<key>…]` or `metadata.<key>`) whose value is replaced at ingest."""
+class RedactionPolicy(models.Model):
+    """What an organization redacts at ingest, and the HMAC key of its tokens.
 
-    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="redaction_rules")
-    path = models.CharField(max_length=300)
-    created_at = models.DateTimeField(auto_now_add=True)
+    `paths` are `arguments.<key>[.<key>…]` or `metadata.<key>`; the key (32 random bytes)
+    is stored only encrypted, as signing keys are (audit/integrity/keys.py). One row, so
+    the ingest door reads an organization's redaction in one query."""
 
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["org", "path"], name="audit_redaction_org_path_uniq")]
-
-    def __str__(self):
-        return f"{self.org}: redact {self.path}"
-
-
-class RedactionKey(models.Model):
-    """The organization's HMAC key for redaction tokens, stored only encrypted (as signing keys are)."""
-
-    org = models.OneToOneField(Organization, on_delete=models.CASCADE, related_name="redaction_key")
+    org = models.OneToOneField(Organization, on_delete=models.CASCADE, related_name="redaction")
+    paths = models.JSONField(default=list)
     key_encrypted = models.TextField()
-    created_at = models.DateTimeField(auto_now_add=True)
-
-
-class RemovedRange(models.Model):
-    """Seqs `first_seq`..`last_seq` of an organization's chain were removed by retention.
-
-    `last_hash` is the chain hash of `last_seq`, from which the next stored event still
-    links; `signature` (the organization's key, audit/retention/removals.py) covers the
-    range, its last hash and the digest of the checkpoint signed just before the removal,
-    so verification resumes after the gap only where Lens itself recorded one."""
-
-    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="removed_ranges")
-    first_seq = models.BigIntegerField()
-    last_seq = models.BigIntegerField()
-    last_hash = models.CharField(max_length=64)
-    removed_at = models.DateTimeField()
-    checkpoint = models.ForeignKey(Checkpoint, on_delete=models.PROTECT, related_name="removed_ranges")
-    signing_key = models.ForeignKey(SigningKey, on_delete=models.PROTECT, related_name="removed_ranges")
-    signature = models.CharField(max_length=100)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["org", "first_seq"], name="audit_removedrange_org_first_uniq"),
-            models.CheckConstraint(condition=Q(first_seq__lte=models.F("last_seq")), name="audit_removedrange_ordered"),
-        ]
+    updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self):
-        return f"{self.org}: seqs {self.first_seq}–{self.last_seq} removed"
+        return f"{self.org}: redact {', '.join(self.paths) or 'nothing'}"
