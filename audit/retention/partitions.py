@@ -146,3 +146,18 @@ def partition_drop(cursor, name: str) -> None:
         f"DELETE FROM {KEY_TABLE} WHERE received_at >= %s AND received_at < %s",
         [day_start(day), day_start(day + timedelta(days=1))],
     )
+
+
+def partitions_maintain(*, ahead_days: int) -> list[str]:
+    """Make the day partitions from yesterday to `ahead_days` ahead (PostgreSQL; a no-op on
+    SQLite or an unpartitioned table). The periodic task calls it; the names made."""
+    from django.db import connection, transaction  # noqa: PLC0415 (the migration imports this module too)
+    from django.utils import timezone  # noqa: PLC0415
+
+    if connection.vendor != "postgresql":
+        return []
+    today = timezone.now().date()
+    with transaction.atomic(), connection.cursor() as cursor:
+        if not is_partitioned(cursor):
+            return []
+        return partitions_ensure(cursor, first=today - timedelta(days=1), last=today + timedelta(days=ahead_days))
