@@ -140,6 +140,9 @@ def partition_drop(cursor, name: str) -> None:
     """Detach and drop a day's partition, and the idempotency keys of its rows (a DROP
     fires no DELETE trigger)."""
     day = day_of(name)
+    # Deferred foreign-key checks of rows written earlier in this transaction would block the
+    # DROP ("pending trigger events"): run them now.
+    cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     cursor.execute(f"ALTER TABLE {TABLE} DETACH PARTITION {name}")
     cursor.execute(f"DROP TABLE {name}")
     cursor.execute(

@@ -116,3 +116,19 @@ def items_redact(*, org: Organization, items: list) -> list:
     if redactor is None:
         return items
     return [redactor.redact(item) for item in items]
+
+
+def redacted_paths(*, arguments, metadata) -> list[str]:
+    """The paths of a stored event that hold redaction tokens (the event page marks them)."""
+    found = []
+
+    def walk(value, path):
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(inner, f"{path}.{key}")
+        elif isinstance(value, str) and TOKEN_RE.fullmatch(value):
+            found.append(path)
+
+    walk(arguments, "arguments")
+    walk(metadata, "metadata")
+    return found
