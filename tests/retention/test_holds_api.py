@@ -72,3 +72,25 @@ def test_another_organizations_hold_is_404(as_admin, other_org):
     assert as_admin.delete(f"{URL}/{theirs.pk}").status_code == 404
     assert as_admin.get(URL).json()["results"] == []
     assert LegalHold.objects.get(pk=theirs.pk).released_at is None
+
+
+def test_admins_set_retention_in_the_browser(admin_user_client, viewer, org):
+    from django.test import Client
+
+    from audit.retention.models import RetentionPolicy
+
+    user_client = Client()
+    user_client.force_login(viewer)
+    page = admin_user_client.get("/integrity/").content.decode()
+    assert 'action="/integrity/retention/"' in page
+    response = admin_user_client.post("/integrity/retention/", {"keep": "90d", "keep_arguments": "30d"})
+    assert response.status_code == 302
+    policy = RetentionPolicy.objects.get(org=org)
+    assert (policy.keep_seconds, policy.keep_arguments_seconds) == (90 * 86400, 30 * 86400)
+    page = admin_user_client.get("/integrity/").content.decode()
+    assert "Events are kept 90d, their arguments 30d" in page
+    admin_user_client.post("/integrity/retention/", {"keep": "soon", "keep_arguments": ""})
+    assert "not a duration" in admin_user_client.get("/integrity/").content.decode()
+    assert RetentionPolicy.objects.get(org=org).keep_seconds == 90 * 86400
+    assert user_client.post("/integrity/retention/", {"keep": "1d"}).status_code == 403
+    assert 'action="/integrity/retention/"' not in user_client.get("/integrity/").content.decode()
