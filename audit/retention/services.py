@@ -171,16 +171,16 @@ def _plan(policy: RetentionPolicy, as_of: datetime) -> OrgRemoval:
     return plan
 
 
-def _droppable_partitions(cursor, plans: list[OrgRemoval]) -> list[str]:
+def _droppable_partitions(cursor, plans: list[OrgRemoval]) -> dict[str, list[int]]:
     """Day partitions every row of which this run removes: each organization in them has
     expired past the day's end and none of their rows is held. A partition shared with an
     organization that keeps longer (or is not in this run) is not dropped: the expired
     organization's rows are deleted from it instead."""
     by_org = {plan.org.pk: plan for plan in plans if plan.cutoff is not None and not plan.skipped}
     if not by_org:
-        return []
+        return {}
     latest = max(plan.cutoff for plan in by_org.values())
-    drops = []
+    drops = {}  # partition -> the organizations with rows in it
     for name in partitions.partitions_list(cursor):
         day = partitions.day_of(name)
         if day is None or partitions.day_start(day + timedelta(days=1)) > latest:
@@ -196,7 +196,7 @@ def _droppable_partitions(cursor, plans: list[OrgRemoval]) -> list[str]:
             .filter(by_org[org_id].held_q).exists()
             for org_id in present
         ):
-            drops.append(name)
+            drops[name] = present
     return drops
 
 
@@ -225,7 +225,7 @@ def retention_apply(*, org: Organization | None = None, as_of: datetime | None =
     with transaction.atomic():
         for plan in working:  # in organization order, as ingest takes one lock at a time: no deadlock
             _lock_org_chain(plan.org.pk)
-        drops = []
+        drops = {}
         if postgres:
             with connection.cursor() as cursor:
                 drops = _droppable_partitions(cursor, working)
@@ -247,9 +247,9 @@ def retention_apply(*, org: Organization | None = None, as_of: datetime | None =
     return plans
 
 
-def _mark_drops(plans, drops):
+def _mark_drops(plans, drops: dict[str, list[int]]):
     for plan in plans:
-        plan.partitions = list(drops)
+        plan.partitions = [name for name, present in drops.items() if plan.org.pk in present]
 
 
 def _touched_traces(plan: OrgRemoval) -> set[str]:

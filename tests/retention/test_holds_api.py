@@ -94,3 +94,14 @@ def test_admins_set_retention_in_the_browser(admin_user_client, viewer, org):
     assert RetentionPolicy.objects.get(org=org).keep_seconds == 90 * 86400
     assert user_client.post("/integrity/retention/", {"keep": "1d"}).status_code == 403
     assert 'action="/integrity/retention/"' not in user_client.get("/integrity/").content.decode()
+
+
+def test_holds_are_in_the_api_schema(client, db):
+    import yaml
+
+    schema = yaml.safe_load(client.get("/api/v1/schema").content)
+    holds = schema["paths"]["/api/v1/holds"]
+    assert {"get", "post"} <= set(holds) and "delete" in schema["paths"]["/api/v1/holds/{id}"]
+    assert "404" in schema["paths"]["/api/v1/holds/{id}"]["delete"]["responses"]
+    event = schema["components"]["schemas"]["Event"]["properties"]
+    assert event["arguments_removed"]["type"] == "boolean" and event["arguments_sha256"]["nullable"] is True
