@@ -225,6 +225,10 @@ def retention_apply(*, org: Organization | None = None, as_of: datetime | None =
     with transaction.atomic():
         for plan in working:  # in organization order, as ingest takes one lock at a time: no deadlock
             _lock_org_chain(plan.org.pk)
+            # Planned again under the lock: a hold placed or a run finished meanwhile counts.
+            fresh = _plan(plan.org.retention, as_of)
+            plan.held_q, plan.runs, plan.events, plan.held = fresh.held_q, fresh.runs, fresh.events, fresh.held
+            plan.arguments, plan.arguments_held, plan.arguments_v1 = fresh.arguments, fresh.arguments_held, fresh.arguments_v1
         drops = {}
         if postgres:
             with connection.cursor() as cursor:
