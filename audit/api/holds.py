@@ -1,5 +1,5 @@
 """Legal holds (SPEC §11), for the organization's admins: `POST/GET /api/v1/holds`,
-`DELETE /api/v1/holds/<id>`. Placing and releasing a hold is recorded in the access log.
+`GET/DELETE /api/v1/holds/<id>`. Placing and releasing a hold is recorded in the access log.
 Another organization's hold (or a released one) is a 404."""
 
 from django.http import Http404
@@ -58,13 +58,22 @@ class HoldCollectionView(AlertsView):
 
 
 class HoldDetailView(AlertsView):
+    def hold(self, pk):
+        hold = holds.hold_get(org=self.org, hold_id=pk)
+        if hold is None:
+            raise Http404("No such hold.")
+        return hold
+
+    @extend_schema(operation_id="holds_retrieve", summary="One active legal hold", parameters=ID_PATH,
+                   responses={200: HoldSerializer, **ADMIN_ERRORS, **NOT_FOUND})
+    def get(self, request, pk):
+        return Response(HoldSerializer(self.hold(pk)).data)
+
     @extend_schema(operation_id="holds_destroy", summary="Release a legal hold", parameters=ID_PATH,
                    description="The events it held may be removed by the next retention run.",
                    responses={204: None, **ADMIN_ERRORS, **NOT_FOUND})
     def delete(self, request, pk):
-        hold = holds.hold_get(org=self.org, hold_id=pk)
-        if hold is None:
-            raise Http404("No such hold.")
+        hold = self.hold(pk)
         holds.hold_release(hold=hold, by=request_caller(request).name)
         access_record(request=request, action=AccessRecord.Action.HOLD_RELEASE, target=str(hold.pk),
                       filters={"q": [hold.query]})
