@@ -5,11 +5,13 @@ from audit.alerts.models import AlertRule, Delivery, DeliveryAttempt, Destinatio
 from audit.events.models import AuditEvent, Decision, Outcome
 from audit.explore.models import SavedView
 from audit.ingest.models import IngestClaim, IngestConflict, PendingBatch, TraceSummary
-from audit.integrity.models import ChainVerification, Checkpoint, SigningKey
+from audit.integrity.models import ChainVerification, Checkpoint, RemovedRange, SigningKey
 from audit.otlp.models import OtlpSpan
+from audit.retention.models import LegalHold, RedactionPolicy, RetentionPolicy
 
 __all__ = [
     "AccessRecord", "AlertRule", "ApiKey", "AuditEvent", "ChainVerification", "Checkpoint", "Decision", "Delivery",
     "DeliveryAttempt", "Destination", "IngestClaim", "IngestConflict", "Membership", "Organization", "OtlpSpan",
-    "Outcome", "PendingBatch", "SavedView", "SigningKey", "TraceSummary",
+    "Outcome", "PendingBatch", "SavedView", "SigningKey", "TraceSummary", "LegalHold", "RedactionPolicy",
+    "RemovedRange", "RetentionPolicy",
 ]

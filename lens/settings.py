@@ -140,7 +140,9 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("LENS_CELERY_QUEUE", default="lens")
 # Callables told, after commit, of each batch of newly stored events (audit/ingest/store.py after_store).
 LENS_AFTER_STORE = ["audit.alerts.tasks.events_stored", "audit.explore.live.events_stored"]
 # Each room of audit/ keeps its own tasks.
-CELERY_IMPORTS = ("audit.ingest.tasks", "audit.integrity.tasks", "audit.alerts.tasks", "audit.otlp.tasks")
+CELERY_IMPORTS = (
+    "audit.ingest.tasks", "audit.integrity.tasks", "audit.alerts.tasks", "audit.otlp.tasks", "audit.retention.tasks",
+)
 
 # --- Ingest limits (stated in the API docs).
 LENS_MAX_BODY_BYTES = env.int("LENS_MAX_BODY_BYTES", default=16 * 1024 * 1024)
@@ -270,7 +272,12 @@ LENS_ALERTS_CATCH_UP_EVERY = env.float("LENS_ALERTS_CATCH_UP_EVERY", default=10.
 LENS_OTLP_GUARDRAIL_WAIT = env.int("LENS_OTLP_GUARDRAIL_WAIT", default=10)
 LENS_OTLP_KEEP_SECONDS = env.int("LENS_OTLP_KEEP_SECONDS", default=86400)
 LENS_OTLP_FLUSH_EVERY = env.int("LENS_OTLP_FLUSH_EVERY", default=5)
+# --- Retention (docs/retention.md): `celery -A lens beat` makes the coming days' partitions
+# (PostgreSQL) and applies every organization's retention this often.
+LENS_RETENTION_EVERY = env.int("LENS_RETENTION_EVERY", default=3600)
+LENS_PARTITIONS_AHEAD_DAYS = env.int("LENS_PARTITIONS_AHEAD_DAYS", default=7)
 CELERY_BEAT_SCHEDULE = {
+    "apply-retention": {"task": "audit.apply_retention", "schedule": LENS_RETENTION_EVERY},
     "verify-chains": {"task": "audit.verify_chains", "schedule": LENS_VERIFY_CHAINS_EVERY},
     "sweep-pending-batches": {"task": "audit.sweep_pending_batches", "schedule": LENS_SWEEP_EVERY},
     "alerts-catch-up": {"task": "audit.alerts_catch_up", "schedule": LENS_ALERTS_CATCH_UP_EVERY},

@@ -77,6 +77,8 @@ class AccessRecord(models.Model):
         EVENT_HISTOGRAM = "event-histogram"
         STATS_TOP = "stats-top"
         EVENT_STREAM = "event-stream"
+        HOLD_PLACE = "hold-place"  # legal holds (audit/retention/holds.py): placing and releasing are recorded
+        HOLD_RELEASE = "hold-release"
 
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="access_records")
     at = models.DateTimeField()

@@ -53,7 +53,7 @@ class ServerSerializer(serializers.Serializer):
 
 # Optional fields are null on output when not sent, except those Lens always fills:
 # the id (made when absent), metadata ({} when absent) and what Lens adds.
-_NEVER_NULL = {"id", "metadata", *(field.name for field in f.ADDED_FIELDS)}
+_NEVER_NULL = {"id", "metadata", *(field.name for field in f.ADDED_FIELDS if not field.nullable)}
 
 
 def _schema_field(field: f.EventField, **overrides) -> serializers.Field:
@@ -64,6 +64,7 @@ def _schema_field(field: f.EventField, **overrides) -> serializers.Field:
         f.CHOICE: lambda: serializers.ChoiceField(choices=list(field.choices), **options),
         f.NUMBER: lambda: serializers.FloatField(**options),
         f.INTEGER: lambda: serializers.IntegerField(**options),
+        f.BOOLEAN: lambda: serializers.BooleanField(**options),
         f.OBJECT: lambda: serializers.JSONField(**options),
         f.RULE: lambda: RuleSerializer(**options),
         f.METADATA: lambda: serializers.DictField(child=serializers.JSONField(), **options),

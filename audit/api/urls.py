@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from audit.api import alerts, counts, events, schema, stream, traces  # noqa: F401 (schema registers the auth scheme)
 from audit.api.access_log import AccessLogView
 from audit.api.conflicts import ConflictListView
+from audit.api.holds import HoldCollectionView, HoldDetailView
 from audit.api.integrity import CheckpointListView, IntegrityView, SigningKeyListView
 from audit.api.otlp import OtlpTracesView
 from audit.api.policy import PolicySimulateView
@@ -56,6 +57,8 @@ urlpatterns = [
     path("alert-rules", alerts.AlertRuleCollectionView.as_view(), name="api-alert-rules"),
     path("alert-rules/<int:pk>", alerts.AlertRuleDetailView.as_view(), name="api-alert-rule"),
     path("deliveries", alerts.DeliveryListView.as_view(), name="api-deliveries"),
+    path("holds", HoldCollectionView.as_view(), name="api-holds"),
+    path("holds/<int:pk>", HoldDetailView.as_view(), name="api-hold"),
     path("policy/simulate", PolicySimulateView.as_view(), name="api-policy-simulate"),
     path("views", SavedViewListView.as_view(), name="api-views"),
     path("views/<int:view_id>", SavedViewDetailView.as_view(), name="api-view"),

@@ -24,7 +24,7 @@ DOT_SEGMENTS = frozenset({".", ".."})
 RESERVED_IDS = DOT_SEGMENTS | {"export", "histogram", "stream"}
 
 # Kinds: how a value is checked, stored and written out.
-TEXT, TIME, CHOICE, NUMBER, INTEGER = "text", "time", "choice", "number", "integer"
+TEXT, TIME, CHOICE, NUMBER, INTEGER, BOOLEAN = "text", "time", "choice", "number", "integer", "boolean"
 OBJECT, RULE, METADATA, SERVER = "object", "rule", "metadata", "server"
 JSON_KINDS = frozenset({OBJECT, RULE, METADATA, SERVER})  # stored as JSON documents
 
@@ -47,6 +47,7 @@ class EventField:
     # A CSV cell that can hold neither a formula prefix nor a comma, quote or line break.
     csv_plain: bool = False
     searched: bool = False  # part of the full text that bare words and phrases search (SPEC §7)
+    nullable: bool = False  # for what Lens adds: may be null on output (events stored before it existed)
     help: str = ""
 
     @property
@@ -86,6 +87,14 @@ ADDED_FIELDS = (
     EventField("received_at", TIME, csv_plain=True, help="Added by Lens: when it received the event."),
     EventField("seq", INTEGER, csv_plain=True, help="Added by Lens: position in the organization's hash chain."),
     EventField("chain_hash", TEXT, csv_plain=True, help="Added by Lens: SHA-256 chaining this event to the one before."),
+    # The commitment the chain covers instead of the arguments themselves (hash rule v2,
+    # docs/integrity.md), so that retention can drop the arguments and the event still
+    # verifies; null for events stored under rule v1, whose chain covers the arguments.
+    EventField("arguments_sha256", TEXT, csv_plain=True, nullable=True,
+               help="Added by Lens: SHA-256 of the canonical arguments, which the hash chain covers (null: stored "
+                    "before hash rule v2, the chain covers the arguments themselves)."),
+    EventField("arguments_removed", BOOLEAN, csv_plain=True,
+               help="Added by Lens: true once retention removed the arguments (`arguments` is then null)."),
 )
 # Columns Lens keeps for its own reads only: never on the wire, never hashed into the chain.
 STORAGE_FIELDS = (

@@ -43,6 +43,10 @@ class AuditEvent(models.Model):
     content_hash = models.CharField(max_length=64)
     seq = models.BigIntegerField()
     chain_hash = models.CharField(max_length=64)
+    # Hash rule v2 (audit/integrity/chain.py): the chain covers this commitment, not the
+    # arguments, so retention may null `arguments` (and set `arguments_removed`) later.
+    arguments_sha256 = models.CharField(max_length=64, null=True, blank=True)
+    arguments_removed = models.BooleanField(db_default=False)
     # Lens-only (fields.STORAGE_FIELDS): the full text that `q` searches, lower-cased at
     # ingest. On PostgreSQL a pg_trgm GIN index serves its LIKE '%…%' (migration 0010).
     search_text = models.TextField(db_default="", blank=True)

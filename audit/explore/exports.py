@@ -193,6 +193,8 @@ class _Line:
 def _cell(value):
     if value is None:
         return ""
+    if isinstance(value, bool):  # as PostgreSQL writes a boolean as text (the SQL path)
+        return "true" if value else "false"
     if isinstance(value, (dict, list)):
         return wire_json(value)
     if isinstance(value, str) and _is_formula(value):

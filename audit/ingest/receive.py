@@ -20,6 +20,8 @@ from audit.ingest.claims import ClaimsUnsettled, claims_settle
 from audit.ingest.door import BodyError, TimeWindow, event_id, parse_body, validate_event
 from audit.ingest.models import IngestConflict, PendingBatch
 from audit.integrity import chain
+from audit.integrity.keys import SigningUnavailable
+from audit.retention.redaction import items_redact
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +64,11 @@ def events_accept(*, org: Organization, items: list) -> IngestReceipts:
     if len(items) > settings.LENS_MAX_BATCH_EVENTS:
         raise BodyError(f"batch of {len(items)} events is over the limit of {settings.LENS_MAX_BATCH_EVENTS}")
 
+    try:
+        # Before validation sizes or hashes anything: nothing of a redacted value is kept.
+        items = items_redact(org=org, items=items)
+    except SigningUnavailable as exc:  # its key cannot be opened: store nothing unredacted
+        raise QueueUnavailable(f"redaction unavailable: {exc}") from exc
     result = IngestReceipts()
     candidates = {}  # event id -> (content hash, clean event)
     conflicts = []  # (content hash, clean event) of every conflict, to keep a record

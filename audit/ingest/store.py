@@ -87,7 +87,8 @@ def stored_content_hashes(*, org_id: int, event_ids) -> dict[str, str]:
 
 
 def _stored_hashes_postgres(org_id, event_ids):
-    """One round trip for the batch: a probe per id on the (org, event_id) unique index.
+    """One round trip for the batch: a probe per id on audit_eventkey's (org, event_id) key,
+    the narrow table that keeps ids unique across the day partitions (audit/retention/partitions.py).
 
     The LATERAL ... LIMIT 1 keeps that plan even on statistics older than the table
     (a fast load before autovacuum analyzes it), where `event_id = ANY(...)` was
@@ -96,7 +97,7 @@ def _stored_hashes_postgres(org_id, event_ids):
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT e.event_id, e.content_hash FROM unnest(%s::text[]) AS i(event_id) CROSS JOIN LATERAL "
-            "(SELECT event_id, content_hash FROM audit_auditevent WHERE org_id = %s AND event_id = i.event_id LIMIT 1) e",
+            "(SELECT event_id, content_hash FROM audit_eventkey WHERE org_id = %s AND event_id = i.event_id LIMIT 1) e",
             [list(event_ids), org_id],
         )
         return dict(cursor.fetchall())
@@ -130,7 +131,7 @@ def events_ingest(
         stored = stored_content_hashes(org_id=org_id, event_ids={event["id"] for event in events})
 
         rows, conflicts = [], []
-        for event, digest, columns in prepared:
+        for event, digest, commitment, columns in prepared:
             event_id = event["id"]
             known = stored.get(event_id)
             if known is not None:
@@ -141,16 +142,16 @@ def events_ingest(
                 continue
             stored[event_id] = digest
             head_seq += 1
-            record = {**event, "received_at": received_at, "seq": head_seq}
+            record = {**event, "received_at": received_at, "seq": head_seq, "arguments_sha256": commitment}
             head_hash = chain.next_chain_hash(head_hash, record)
-            rows.append((event, digest, head_seq, head_hash, columns))
+            rows.append((event, digest, head_seq, head_hash, commitment, columns))
 
         if rows:
             if connection.vendor == "postgresql":
                 _copy_events(org_id, rows, received_at)
                 trace_summaries_upsert(org_id=org_id, seq_after=first_seq)
             else:
-                stored_rows = [_event_row(org_id, received, *row[:4]) for row in rows]
+                stored_rows = [_event_row(org_id, received, *row[:5]) for row in rows]
                 AuditEvent.objects.bulk_create(stored_rows, batch_size=1000)
                 trace_summaries_upsert(org_id=org_id, events=stored_rows)
             rollups_add(org_id=org_id, seq_after=first_seq)
@@ -165,13 +166,15 @@ def events_ingest(
 
 
 def _prepare(events, content_hashes):
-    """(event, content hash, its COPY columns) of each event: the per-event work that
-    needs no lock. The hashes are the door's when it passed them, else computed here."""
+    """(event, content hash, arguments commitment, its COPY columns) of each event: the
+    per-event work that needs no lock. The hashes are the door's when it passed them, else
+    computed here; the commitment is what hash rule v2 chains in place of the arguments."""
     if content_hashes is None or len(content_hashes) != len(events):
         content_hashes = [chain.content_hash(event) for event in events]
     postgres = connection.vendor == "postgresql"
     return [
-        (event, digest, _copy_columns(event) if postgres else None) for event, digest in zip(events, content_hashes)
+        (event, digest, chain.arguments_commitment(event.get("arguments")), _copy_columns(event) if postgres else None)
+        for event, digest in zip(events, content_hashes)
     ]
 
 
@@ -197,7 +200,7 @@ def events_store_now(*, org_id: int, raw_events: list[dict], received_at: str | 
 _COPY_SQL = (
     "COPY audit_auditevent (org_id, "
     + ", ".join(field.storage for field in SENDER_FIELDS)
-    + ", received_at, content_hash, seq, chain_hash, search_text) FROM STDIN"
+    + ", received_at, content_hash, seq, chain_hash, arguments_sha256, search_text) FROM STDIN"
 )
 _JSON_AT = tuple(index for index, field in enumerate(SENDER_FIELDS) if field.is_json)
 
@@ -230,16 +233,16 @@ def _copy_events(org_id, rows, received_at):
     """
     with connection.cursor() as cursor:
         with cursor.copy(_COPY_SQL) as copy:
-            for _event, digest, seq, chain_hash, (values, search_text) in rows:
-                copy.write_row((org_id, *values, received_at, digest, seq, chain_hash, search_text))
+            for _event, digest, seq, chain_hash, commitment, (values, search_text) in rows:
+                copy.write_row((org_id, *values, received_at, digest, seq, chain_hash, commitment, search_text))
 
 
-def _event_row(org_id, received, event, digest, seq, chain_hash) -> AuditEvent:
+def _event_row(org_id, received, event, digest, seq, chain_hash, commitment) -> AuditEvent:
     columns = {
         field.storage: datetime.fromisoformat(event[field.name]) if field.kind == TIME else event[field.name]
         for field in SENDER_FIELDS
     }
     return AuditEvent(
         org_id=org_id, received_at=received, content_hash=digest, seq=seq, chain_hash=chain_hash,
-        search_text=event_search_text(event), **columns,
+        arguments_sha256=commitment, search_text=event_search_text(event), **columns,
     )

@@ -6,7 +6,8 @@ from datetime import datetime
 
 from django.db import connection
 
-from audit.events.models import Decision, Outcome
+from audit.events.models import AuditEvent, Decision, Outcome
+from audit.ingest.models import TraceSummary
 
 _COLUMNS = (
     "org_id, trace_id, started_at, ended_at, calls, deny_count, alert_count, "
@@ -129,3 +130,28 @@ def trace_summaries_upsert(*, org_id: int, events=None, seq_after: int | None = 
                 _SQLITE_SQL.format(rows=", ".join([_SQLITE_ROW] * len(chunk))),
                 [value for row in chunk for value in row],
             )
+
+
+_POSTGRES_REBUILD_SQL = (
+    _POSTGRES_FROM_STORED_SQL.split(" FROM audit_auditevent WHERE")[0]
+    + " FROM audit_auditevent WHERE org_id = %s AND trace_id = ANY(%s) GROUP BY org_id, trace_id"
+)
+
+
+def trace_summaries_rebuild(*, org_id: int, trace_ids: list[str]) -> None:
+    """Recompute the summaries of `trace_ids` from the events still stored (after retention
+    removed some): a trace with none left loses its summary."""
+    for start in range(0, len(trace_ids), _CHUNK):
+        chunk = trace_ids[start : start + _CHUNK]
+        TraceSummary.objects.filter(org_id=org_id, trace_id__in=chunk).delete()
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(_POSTGRES_REBUILD_SQL, [org_id, chunk])
+            continue
+        remaining = list(
+            AuditEvent.objects.filter(org_id=org_id, trace_id__in=chunk).only(
+                "trace_id", "timestamp", "decision", "outcome", "duration_ms", "actor", "slug"
+            )
+        )
+        if remaining:
+            trace_summaries_upsert(org_id=org_id, events=remaining)

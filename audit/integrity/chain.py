@@ -14,6 +14,13 @@ offline verifier (`python -m audit.verify`) and third parties recompute exactly 
 * `content_hash` (idempotency, not part of the chain) is the sha256 of the
   canonical bytes of the sender's fields alone: the record without `id`,
   `received_at` and `seq`.
+* Two versions of the record, told apart by the event itself. Rule v1 (events stored
+  before it existed: `arguments_sha256` is null) covers `arguments` as above. Rule v2
+  (`arguments_sha256` set) covers, in place of `arguments`, the commitment
+  `arguments_sha256` = sha256(canonical(arguments)) (of `null` when none were sent),
+  recomputed from the arguments unless `arguments_removed` is true, when the stored
+  commitment stands in for them: retention can drop the arguments and the chain still
+  verifies, while arguments that are there must still match what was hashed.
 """
 
 import hashlib
@@ -23,7 +30,8 @@ from audit.events.fields import WIRE_NAMES
 
 GENESIS_HASH = "0" * 64
 
-CHAINED_FIELDS = WIRE_NAMES + ("received_at", "seq")
+CHAINED_FIELDS = WIRE_NAMES + ("received_at", "seq")  # hash rule v1
+CHAINED_FIELDS_V2 = tuple(name for name in WIRE_NAMES if name != "arguments") + ("arguments_sha256", "received_at", "seq")
 _CONTENT_FIELDS = tuple(name for name in WIRE_NAMES if name != "id")
 
 
@@ -37,8 +45,18 @@ def content_hash(event: dict) -> str:
     return hashlib.sha256(canonical_bytes(content)).hexdigest()
 
 
+def arguments_commitment(arguments) -> str:
+    """What hash rule v2 chains in place of the arguments."""
+    return hashlib.sha256(canonical_bytes(arguments)).hexdigest()
+
+
 def chained_record(event: dict) -> dict:
-    return {key: event.get(key) for key in CHAINED_FIELDS}
+    if event.get("arguments_sha256") is None:
+        return {key: event.get(key) for key in CHAINED_FIELDS}
+    record = {key: event.get(key) for key in CHAINED_FIELDS_V2}
+    if event.get("arguments_removed") is not True:
+        record["arguments_sha256"] = arguments_commitment(event.get("arguments"))
+    return record
 
 
 def next_chain_hash(previous_hash: str, record: dict) -> str:

@@ -28,7 +28,7 @@ from audit.accounts.models import Organization
 from audit.events.models import AuditEvent
 from audit.events.reading import iter_chunks
 from audit.events.wire import event_wire, format_timestamp, wire_json
-from audit.integrity import chain, keys, signatures
+from audit.integrity import chain, keys, removals, signatures
 from audit.integrity.checkpoints import EXPORT, checkpoint_create, checkpoint_wire
 
 MANIFEST_PARAM = "manifest"
@@ -36,13 +36,17 @@ MANIFEST_FORMAT = "lens-evidence/2"
 LINE_TAG_BYTES = 6
 HASH_RULE = (
     "chain_hash = hex(sha256(bytes.fromhex(prev_chain_hash) + canonical(record))); record = the line's SPEC §1 "
-    "fields, received_at and seq; canonical = json.dumps(record, sort_keys=True, separators=(',', ':'), "
+    "fields, received_at and seq (rule v2, when arguments_sha256 is set: arguments_sha256 = sha256(canonical("
+    "arguments)) in place of arguments, the stored one when arguments_removed); canonical = json.dumps(record, sort_keys=True, separators=(',', ':'), "
     "ensure_ascii=False).encode('utf-8'); genesis = 64 zeros"
 )
 
 
-def _previous_hashes(*, org_id: int, chunk: list[AuditEvent]) -> dict[int, str]:
-    """seq -> chain hash for every `seq - 1` of the chunk: one query per chunk, not per row."""
+def _previous_hashes(*, org_id: int, chunk: list[AuditEvent], bridged: set[int]) -> dict[int, str]:
+    """seq -> chain hash for every `seq - 1` of the chunk: one query per chunk, not per row.
+
+    Where `seq - 1` was removed by retention, the hash comes from the signed record of its
+    removed run (its last seq is added to `bridged`, for the manifest)."""
     known = {event.seq: event.chain_hash for event in chunk}
     known[0] = chain.GENESIS_HASH
     wanted = {event.seq - 1 for event in chunk} - known.keys()
@@ -50,6 +54,9 @@ def _previous_hashes(*, org_id: int, chunk: list[AuditEvent]) -> dict[int, str]:
         known.update(
             AuditEvent.objects.filter(org_id=org_id, seq__in=wanted).values_list("seq", "chain_hash")
         )
+        removed = removals.removed_before(org_id=org_id, seqs=[seq + 1 for seq in wanted - known.keys()])
+        known.update(removed)
+        bridged.update(removed)
     return known
 
 
@@ -66,9 +73,9 @@ def evidence_ndjson_lines(
 
 
 def _lines(*, org, events, filters, exported_by) -> Iterator[bytes]:
-    digest, rows, tags = hashlib.sha256(), 0, bytearray()
+    digest, rows, tags, bridged = hashlib.sha256(), 0, bytearray(), set()
     for chunk in iter_chunks(events):
-        previous = _previous_hashes(org_id=org.pk, chunk=chunk)
+        previous = _previous_hashes(org_id=org.pk, chunk=chunk, bridged=bridged)
         for event in chunk:
             wire = event_wire(event)
             # null when seq - 1 is missing: the verifier then reports this line, as it should.
@@ -94,6 +101,10 @@ def _lines(*, org, events, filters, exported_by) -> Iterator[bytes]:
         "exported_by": exported_by,
         "exported_at": format_timestamp(timezone.now()),
         "hash_rule": HASH_RULE,
+        # The signed records of the removed runs right before exported lines: they vouch for
+        # those lines' prev_chain_hash (docs/retention.md).
+        "removals": [removals.removal_wire(removal, org=org) for removal in removals.removals_ending_at(
+            org_id=org.pk, last_seqs=sorted(bridged))],
     }
     manifest_line = wire_json({"manifest": manifest}).encode()
     signature = {"algorithm": signatures.ALGORITHM, "key_id": key.key_id,

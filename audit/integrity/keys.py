@@ -128,3 +128,20 @@ def signing_key_rotate(*, org: Organization) -> tuple[SigningKey | None, Signing
 def signature_make(*, key: SigningKey, message: bytes) -> str:
     """base64 of the Ed25519 signature of `message` by `key`."""
     return base64.b64encode(_decrypt(key).sign(message)).decode()
+
+
+def secret_seal(raw: bytes, *, label: str) -> str:
+    """Encrypt another per-organization secret (the redaction key) the way private keys are:
+    `v1:` + base64(nonce ‖ AES-256-GCM), `label` as associated data. Raises SigningUnavailable."""
+    return _encrypt(raw, key_id=label)
+
+
+def secret_open(sealed: str, *, label: str) -> bytes:
+    """The raw bytes `secret_seal` sealed under `label`. Raises SigningUnavailable."""
+    if not sealed.startswith(_ENCRYPTED_PREFIX):
+        raise SigningUnavailable(f"{label}: not an encrypted secret")
+    blob = base64.b64decode(sealed[len(_ENCRYPTED_PREFIX):])
+    try:
+        return _key_encryption_key().decrypt(blob[:12], blob[12:], label.encode())
+    except InvalidTag:
+        raise SigningUnavailable(f"{label} cannot be decrypted with LENS_SIGNING_KEY_SECRET: the secret changed") from None

@@ -99,3 +99,30 @@ class Checkpoint(models.Model):
 
     def __str__(self):
         return f"{self.org} checkpoint seq {self.seq} at {self.signed_at:%Y-%m-%d %H:%M:%S}"
+
+
+class RemovedRange(models.Model):
+    """Seqs `first_seq`..`last_seq` of an organization's chain were removed by retention.
+
+    `last_hash` is the chain hash of `last_seq`, from which the next stored event still
+    links; `signature` (the organization's key, audit/integrity/removals.py) covers the
+    range, its last hash and the digest of the checkpoint signed just before the removal,
+    so verification resumes after the gap only where Lens itself recorded one."""
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="removed_ranges")
+    first_seq = models.BigIntegerField()
+    last_seq = models.BigIntegerField()
+    last_hash = models.CharField(max_length=64)
+    removed_at = models.DateTimeField()
+    checkpoint = models.ForeignKey(Checkpoint, on_delete=models.PROTECT, related_name="removed_ranges")
+    signing_key = models.ForeignKey(SigningKey, on_delete=models.PROTECT, related_name="removed_ranges")
+    signature = models.CharField(max_length=100)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["org", "first_seq"], name="audit_removedrange_org_first_uniq"),
+            models.CheckConstraint(condition=Q(first_seq__lte=models.F("last_seq")), name="audit_removedrange_ordered"),
+        ]
+
+    def __str__(self):
+        return f"{self.org}: seqs {self.first_seq}–{self.last_seq} removed"

@@ -14,6 +14,7 @@ with no access to Lens or its database:
    moved or changed line is named even when counts and digests were recomputed;
 3. every line's `chain_hash` == sha256(bytes.fromhex(prev_chain_hash) + canonical(record));
 4. lines with consecutive `seq` link; seq 1 starts from the genesis; no seq appears twice;
+   a line right after a run retention removed links from that run's signed record;
 5. no line is past the checkpoint's seq, and the line at it carries its chain hash;
 6. the body's SHA-256 and its row count match the manifest;
 7. with --published, the published checkpoints agree with the export (offline_signed.py).
@@ -166,6 +167,7 @@ def verify(
         checkpoint = offline_signed.check_checkpoint(manifest, keys, problems)
         _check_head(by_seq, checkpoint, problems)
         offline_signed.check_line_tags(manifest.get("line_tags"), lines, problems, _describe(lines))
+        offline_signed.check_removals(manifest, by_seq, keys, problems)
         if manifest.get("rows") != len(lines):
             problems.add(None, f"the body has {len(lines)} lines, the manifest says {manifest.get('rows')}")
         actual = hashlib.sha256(body).hexdigest()

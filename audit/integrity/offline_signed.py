@@ -165,3 +165,30 @@ def check_published(published: list[dict], checkpoint: dict | None, by_seq: dict
             f"the export's checkpoint (signed at {checkpoint['signed_at']}) is not among the published copies and does "
             f"not follow the newest one published before it ({earlier[-1]['signed_at']}): the checkpoints were rewritten",
         )
+
+
+def check_removals(manifest: dict, by_seq: dict, keys: dict | None, problems) -> None:
+    """The signed records of runs retention removed (manifest `removals`): each verifies with
+    its key, no exported line lies inside its run, and the line right after it links from its
+    last hash — the prev_chain_hash of a first line kept after a removal is vouched for."""
+    records = manifest.get("removals", [])
+    if not isinstance(records, list):
+        problems.add(None, "the manifest's removals are malformed")
+        return
+    for record in records:
+        try:
+            message = signatures.removal_message(record)
+        except (ValueError, AttributeError) as exc:
+            problems.add(None, f"the manifest's removal record is malformed: {exc}")
+            continue
+        first, last = int(record["first_seq"]), int(record["last_seq"])
+        label = f"the removal of seqs {first}–{last}"
+        key = keys.get(record["key_id"]) if keys is not None else None
+        if keys is not None and (key is None or not signatures.signature_valid(key, message, record.get("signature"))):
+            problems.add(None, f"{label} does not verify with key {record['key_id']}: it was altered or forged")
+        inside = [seq for seq in by_seq if first <= seq <= last]
+        for seq in sorted(inside):
+            problems.add(by_seq[seq][0], f"line {by_seq[seq][0]} (seq {seq}) is inside {label}")
+        after = by_seq.get(last + 1)
+        if after is not None and after[2] != record["last_hash"]:
+            problems.add(after[0], f"line {after[0]} (seq {last + 1}) does not link from {label}")

@@ -65,6 +65,32 @@ def checkpoint_message(checkpoint: dict) -> bytes:
     return ("\n".join(lines) + "\n").encode("ascii")
 
 
+REMOVAL_FORMAT = "lens-removal/1"
+# A run of seqs retention removed (audit/integrity/removals.py): the next stored event links
+# from `last_hash`; `checkpoint` is the digest of the checkpoint signed just before.
+REMOVAL_FIELDS = (
+    CHECKPOINT_FIELDS[0],
+    ("first_seq", CHECKPOINT_FIELDS[1][1]),
+    ("last_seq", CHECKPOINT_FIELDS[1][1]),
+    ("last_hash", CHECKPOINT_FIELDS[2][1]),
+    ("removed_at", CHECKPOINT_FIELDS[3][1]),
+    ("checkpoint", CHECKPOINT_FIELDS[2][1]),
+    CHECKPOINT_FIELDS[4],
+)
+
+
+def removal_message(removal: dict) -> bytes:
+    """The bytes a removal record's signature covers: like a checkpoint's, eight lines."""
+    lines = [REMOVAL_FORMAT]
+    for name, shape in REMOVAL_FIELDS:
+        value = removal.get(name)
+        text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+        if not isinstance(text, str) or not shape.fullmatch(text):
+            raise ValueError(f"removal field {name} is missing or malformed: {value!r}")
+        lines.append(f"{name}={text}")
+    return ("\n".join(lines) + "\n").encode("ascii")
+
+
 def checkpoint_digest(checkpoint: dict) -> str:
     return hashlib.sha256(checkpoint_message(checkpoint)).hexdigest()
 

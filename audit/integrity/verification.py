@@ -36,7 +36,7 @@ from audit.accounts.models import Organization
 from audit.events.models import AuditEvent
 from audit.events.reading import read_snapshot
 from audit.events.wire import WIRE_COLUMNS, event_wire, format_timestamp, parse_timestamp
-from audit.integrity import chain, checkpoints, signatures
+from audit.integrity import chain, checkpoints, removals, signatures
 from audit.integrity.keys import SigningUnavailable
 from audit.integrity.models import ChainVerification, Checkpoint, SigningKey
 from audit.integrity.publication import checkpoints_publish_pending
@@ -46,7 +46,7 @@ logger = logging.getLogger(__name__)
 # Rows per round trip; values_list(named=True) rows quack like AuditEvent for event_wire
 # and cost a fraction of a model instance, which is most of the verify rate.
 CHUNK_SIZE = 5000
-_COLUMNS = WIRE_COLUMNS + ("id", "content_hash")
+_COLUMNS = WIRE_COLUMNS + ("id", "content_hash")  # arguments_removed is a wire column
 CHANGED, REMOVED, INSERTED, HEAD, CHECKPOINT = (kind.value for kind in ChainVerification.Kind)
 
 
@@ -92,7 +92,8 @@ def _links(row, previous_hash, *, seq=None) -> bool:
 
 
 def _content_intact(row) -> bool:
-    return chain.content_hash(event_wire(row)) == row.content_hash
+    # Retention removed the arguments the content hash covers: the chain (rule v2) still vouches.
+    return row.arguments_removed or chain.content_hash(event_wire(row)) == row.content_hash
 
 
 def _head(org_id):
@@ -223,13 +224,20 @@ def _recompute(*, org_id, start, head, anchors, check: ChainCheck) -> None:
     head_seq, head_hash = head
     proven_through = max(anchors, default=0)
     previous, previous_hash = None, chain.GENESIS_HASH
+    # Runs of seqs retention removed, each signed (audit/integrity/removals.py): gaps they cover are no break.
+    ranges, org = removals.removed_ranges(org_id=org_id), Organization.objects.get(pk=org_id)
     if start > 1:
         # Anchored on the stored hash of the event before, which must match any anchor there.
         previous = _rows(org_id).filter(seq=start - 1).first()
-        if previous is None:
+        removed = next((r for r in ranges.values() if r.first_seq <= start - 1 <= r.last_seq), None)
+        if previous is None and removed is not None:  # start after the removed run instead
+            check.verified_through, previous_hash = removed.last_seq, removed.last_hash
+            start = removed.last_seq + 1
+        elif previous is None:
             raise _Broken(REMOVED, start - 1, None, f"seq {start - 1} (the anchor before seq {start}) is missing: removed")
-        previous_hash = previous.chain_hash
-        _check_anchor(previous, anchors)
+        else:
+            previous_hash = previous.chain_hash
+            _check_anchor(previous, anchors)
     check.last_hash = previous_hash
     for row in _rows(org_id).filter(seq__gte=start).iterator(chunk_size=CHUNK_SIZE):
         if row.seq > head_seq:
@@ -237,6 +245,9 @@ def _recompute(*, org_id, start, head, anchors, check: ChainCheck) -> None:
             if row.seq > head_seq:
                 _beyond_head(row, head_seq=head_seq, anchors=anchors)
         expected = check.verified_through + 1
+        bridged = removals.gap_bridge(ranges, first=expected, until=row.seq, org=org) if row.seq > expected else None
+        if bridged is not None:
+            previous, previous_hash, expected = None, bridged, row.seq
         if row.seq != expected:
             missing = f"seq {expected}" if row.seq == expected + 1 else f"seqs {expected}–{row.seq - 1}"
             raise _Broken(
@@ -251,6 +262,9 @@ def _recompute(*, org_id, start, head, anchors, check: ChainCheck) -> None:
         previous, previous_hash = row, row.chain_hash
         check.verified_through, check.last_hash = row.seq, row.chain_hash
         check.events_checked += 1
+    bridged = removals.gap_bridge(ranges, first=check.verified_through + 1, until=head_seq + 1, org=org)
+    if bridged is not None and check.verified_through < head_seq:  # removed up to the head
+        check.verified_through, previous_hash = head_seq, bridged
     _check_tail(
         org_id=org_id, last_seq=check.verified_through, last_hash=previous_hash, head=(head_seq, head_hash),
         proven=(proven_through, anchors.get(proven_through)),

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 from audit.accounts.caller import request_caller
 from audit.integrity import selectors, tasks
 from audit.integrity.publication import publication_configured
+from audit.retention.selectors import retention_overview
 from audit.web.views import org_view
 
 
@@ -22,6 +23,7 @@ def integrity(request, org):
         "nav": "integrity",
         "is_admin": request_caller(request).is_admin,
         "publishing": publication_configured(),
+        "retention": retention_overview(org=org),
         **selectors.integrity_overview(org=org),
     }
     return render(request, "audit/integrity.html", context)

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from audit.web import alerts, integrity, overview, policy, saved_views, views
+from audit.web import alerts, integrity, overview, policy, retention, saved_views, views
 from audit.web.login import ThrottledLoginView
 
 urlpatterns = [
@@ -16,6 +16,7 @@ urlpatterns = [
     path("traces/<path:trace_id>/", views.trace_detail, name="trace-detail"),
     path("integrity/", integrity.integrity, name="integrity"),
     path("integrity/verify/", integrity.integrity_verify, name="integrity-verify"),
+    path("integrity/retention/", retention.retention_update, name="integrity-retention"),
     path("alerts/", alerts.alerts_page, name="alerts"),
     path("alerts/destinations/", alerts.destination_add, name="alerts-destinations"),
     path("alerts/destinations/<int:pk>/<slug:action>/", alerts.destination_action, name="alerts-destination"),

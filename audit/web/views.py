@@ -25,6 +25,7 @@ from audit.explore.timeline import timeline_build
 from audit.explore.saved_views import saved_view_is_own, saved_view_list
 from audit.explore.vocabulary import METADATA_PARAM, METADATA_PREFIX, PANEL_TEXT, filter_params, is_filter_param
 from audit.ingest.selectors import conflict_list
+from audit.retention.redaction import redacted_paths
 from audit.web.charts import chart_context
 from audit.web.search import FACET_KEY_PARAM, facets_build, syntax_card
 
@@ -254,6 +255,7 @@ def event_detail(request, org, event_id):
         "event": event,
         "metadata_rows": metadata_rows,
         "rule_position": index if isinstance(index, int) and not isinstance(index, bool) else None,
+        "redacted_paths": redacted_paths(arguments=event.arguments, metadata=event.metadata),
         "actor_params": _query("actor", event.actor or ""),
         "tool_params": _query("tool", event.tool or ""),
     }

@@ -27,9 +27,10 @@ def test_wire_form_csv_copy_and_chain_follow_the_declaration_order(org):
     assert list(CSV_COLUMNS) == names
     assert len(WIRE_COLUMNS) == len(names)
     assert chain.CHAINED_FIELDS == (*fields.WIRE_NAMES, "received_at", "seq")
+    assert chain.CHAINED_FIELDS_V2 == (*(n for n in fields.WIRE_NAMES if n != "arguments"), "arguments_sha256", "received_at", "seq")
     copy_columns = store._COPY_SQL.split("(", 1)[1].split(")", 1)[0].split(", ")
     assert copy_columns == ["org_id", *(field.storage for field in fields.SENDER_FIELDS),
-                            "received_at", "content_hash", "seq", "chain_hash",
+                            "received_at", "content_hash", "seq", "chain_hash", "arguments_sha256",
                             *(field.storage for field in fields.STORAGE_FIELDS)]
 
 

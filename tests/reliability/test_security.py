@@ -28,7 +28,7 @@ from tests.factories import store_event
 
 ROOT = Path(__file__).resolve().parents[2]
 THEIR_EVENT, THEIR_TRACE, THEIR_ACTOR = "globex-secret-evt", "globex/secret trace", "secret-actor@globex.example"
-THEIR_PK = 987_654  # their alert destination's and alert rule's id
+THEIR_PK = 987_654  # their alert destination's, alert rule's and legal hold's id
 # Values for each URL parameter: the other organization's ids (its saved view's is set by `data`).
 THEIR_IDS = {"event_id": THEIR_EVENT, "trace_id": THEIR_TRACE, "pk": THEIR_PK, "action": "delete", "view_id": None}
 
@@ -44,9 +44,10 @@ def _routes(patterns=None, prefix=""):
 ROUTES = list(_routes())
 # For admins (signed in, or a key with the admin scope): a read key gets 403 there.
 ADMINS_ONLY = {"api-access-log", "api-destinations", "api-destination", "api-destination-test", "api-alert-rules",
-               "api-alert-rule", "api-deliveries"}
+               "api-alert-rule", "api-deliveries", "api-holds", "api-hold"}
 # Routes that only take POST: swept with a POST (their GET is a 405 for anyone).
-POST_ONLY = {"api-destination-test", "alerts-destinations", "alerts-destination", "alerts-rules", "alerts-rule"}
+POST_ONLY = {"api-destination-test", "alerts-destinations", "alerts-destination", "alerts-rules", "alerts-rule",
+             "integrity-retention"}
 
 
 def _url(name, params):
@@ -56,6 +57,7 @@ def _url(name, params):
 @pytest.fixture
 def data(org, other_org):
     from audit.alerts.models import AlertRule, Destination
+    from audit.retention.models import LegalHold
 
     store_event(org, id="ours-1", trace_id="ours-trace", actor="alice@acme.example")
     store_event(other_org, id=THEIR_EVENT, trace_id=THEIR_TRACE, actor=THEIR_ACTOR,
@@ -63,6 +65,7 @@ def data(org, other_org):
     theirs = Destination.objects.create(pk=THEIR_PK, org=other_org, name="globex only", kind="webhook",
                                         url="https://hooks.globex.example/x")
     AlertRule.objects.create(pk=THEIR_PK, org=other_org, name="globex only", query="x", destination=theirs)
+    LegalHold.objects.create(pk=THEIR_PK, org=other_org, reason="globex only", query="x")
     stranger = services.user_create(org=other_org, username="globex-user", password="globex-pass-123")
     view = SavedView.objects.create(org=other_org, owner_user=stranger, name="globex only", shared=True,
                                     query=f"actor={quote(THEIR_ACTOR)}")
