@@ -7,10 +7,10 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from audit.accounts.access_log import access_record
 from audit.accounts.caller import request_caller
 from audit.accounts.models import AccessRecord
 from audit.api import serializers as s
-from audit.accounts.access_log import access_record
 from audit.api.alerts import ADMIN_ERRORS, ID_PATH, NOT_FOUND, AlertsView
 from audit.api.base import PAGE_PARAMS
 from audit.retention import holds
@@ -28,9 +28,7 @@ class HoldSerializer(serializers.Serializer):
     created_by = serializers.CharField(read_only=True, help_text="Who placed it, as the access log names them.")
 
 
-class HoldPageSerializer(serializers.Serializer):
-    next = serializers.URLField(allow_null=True)
-    previous = serializers.URLField(allow_null=True)
+class HoldPageSerializer(s.PageSerializer):
     results = HoldSerializer(many=True)
 
 

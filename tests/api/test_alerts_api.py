@@ -90,9 +90,9 @@ def test_rules_are_checked_and_match_from_now(as_admin, org, receiver):
         "position": 41, "created_at": "",
     }
     assert post(as_admin, "/api/v1/alert-rules", {"name": "x", "query": "  ", "destination": destination_id}
-                ).json().keys() == {"query"}
+                ).json()["errors"].keys() == {"query"}
     assert post(as_admin, "/api/v1/alert-rules", {"name": "x", "query": "a", "destination": 999999}
-                ).json() == {"destination": ["no such destination"]}
+                ).json()["errors"] == {"destination": ["no such destination"]}
 
 
 def test_a_stream_does_not_go_to_slack(as_admin, receiver):
@@ -192,6 +192,6 @@ def test_another_organization_sees_nothing(as_admin, api_client, org, other_org,
         assert as_admin.get(path).json()["results"] == []
     mine = post(as_admin, "/api/v1/destinations", {"name": "Mine", "kind": "webhook", "url": receiver.url}).json()
     assert post(as_admin, "/api/v1/alert-rules", {"name": "x", "query": "x", "destination": theirs.pk}
-                ).json() == {"destination": ["no such destination"]}
+                ).json()["errors"] == {"destination": ["no such destination"]}
     assert patch(as_admin, f"/api/v1/destinations/{mine['id']}", {"name": "Mine 2"}).status_code == 200
     assert Destination.objects.get(pk=theirs.pk).name == "Theirs" and Delivery.objects.filter(org=org).count() == 0

@@ -439,6 +439,44 @@ def _(api):
     assert [event["id"] for event in data] == ["l-1"]
 
 
+def _hold(api, query="actor:bob@x.com"):
+    return api.call("holds_create", body=api.models.HoldRequest(reason="case 42", query=query))
+
+
+@driver("holds_create")
+def _(api):
+    hold = _hold(api)
+    assert (hold.reason, hold.query, hold.created_by) == ("case 42", "actor:bob@x.com", hold.created_by)
+    bad = api.call("holds_create", body=api.models.HoldRequest(reason="bad", query="actor:"),
+                   expect=HTTPStatus.BAD_REQUEST)
+    assert "query" in bad.errors.additional_properties
+
+
+@driver("holds_list")
+def _(api):
+    held = {_hold(api).id, _hold(api, query="decision:deny").id}
+    page = api.call("holds_list", page_size=1)
+    seen = {hold.id for hold in page.results}
+    while page.next_cursor:
+        page = api.call("holds_list", page_size=1, cursor=page.next_cursor)
+        seen |= {hold.id for hold in page.results}
+    assert seen == held
+
+
+@driver("holds_retrieve")
+def _(api):
+    hold = _hold(api)
+    assert api.call("holds_retrieve", hold.id).query == "actor:bob@x.com"
+    api.call("holds_retrieve", hold.id + 1000, expect=HTTPStatus.NOT_FOUND)
+
+
+@driver("holds_destroy")
+def _(api):
+    hold = _hold(api)
+    api.call("holds_destroy", hold.id)
+    api.call("holds_retrieve", hold.id, expect=HTTPStatus.NOT_FOUND)
+
+
 # --- the tests ---------------------------------------------------------------------------------
 
 
