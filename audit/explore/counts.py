@@ -27,7 +27,7 @@ from audit.accounts.models import Organization
 from audit.events.fields import DECISIONS
 from audit.events.models import AuditEvent
 from audit.explore import vocabulary as v
-from audit.explore.filters import EventFilterSet, filterset_bind
+from audit.explore.filters import EventFilterSet, filterset_bind, metadata_key_error
 from audit.ingest.models import EventRollup
 from audit.ingest.rollups import DAY, GRAINS, MINUTE, period_ceil, period_floor
 
@@ -285,9 +285,14 @@ class _SqliteMetadataText(Expression):
 
 
 def top_by_check(by: str) -> str:
-    """`by` as given, or ParameterError naming what it may be."""
-    if by in TOP_BY or (by.startswith(v.METADATA_PREFIX) and 0 < len(by) - len(v.METADATA_PREFIX) <= 128):
+    """`by` as given, or ParameterError naming what it may be (a metadata key as the filters take it)."""
+    if by in TOP_BY:
         return by
+    if by.startswith(v.METADATA_PREFIX):
+        problem = metadata_key_error(by[len(v.METADATA_PREFIX) :])
+        if problem is None:
+            return by
+        raise v.ParameterError.one("by", problem)
     raise v.ParameterError.one("by", f"must be one of {', '.join(TOP_BY)} or metadata.<key>")
 
 

@@ -105,7 +105,8 @@ class MetadataPairsFilter(django_filters.Filter):
         return qs
 
 
-def _metadata_key_error(key: str, index: int) -> str | None:
+def metadata_key_error(key: str, index: int = 0) -> str | None:
+    """What is wrong with a metadata key a request names (None: nothing)."""
     if not key:
         return "name a metadata key: metadata.<key>=<value>"
     if key.startswith("<") and key.endswith(">"):
@@ -187,11 +188,11 @@ class EventFilterSet(django_filters.FilterSet):
         keys = [name for name in (data or {}) if name.startswith(v.METADATA_PREFIX)]
         # The pairs parameter shares the limit on keys with the metadata.<key> form.
         self.filters[v.METADATA_PARAM] = MetadataPairsFilter(
-            label="metadata", key_error=lambda key, index: _metadata_key_error(key, index + len(keys))
+            label="metadata", key_error=lambda key, index: metadata_key_error(key, index + len(keys))
         )
         for index, name in enumerate(keys):
             key = name[len(v.METADATA_PREFIX) :]
-            self.filters[name] = MetadataFilter(key=key, label=f"metadata {key}", key_error=_metadata_key_error(key, index))
+            self.filters[name] = MetadataFilter(key=key, label=f"metadata {key}", key_error=metadata_key_error(key, index))
 
 
 class TraceFilterSet(EventFilterSet):
