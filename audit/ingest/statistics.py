@@ -8,6 +8,9 @@ each stored batch the worker checks the tables' change counters, and the first w
 see a table changed by more than CHANGED_ROWS + CHANGED_SHARE of its rows since its last
 analyze runs ANALYZE on it (sampled: ~30k rows, some 100 ms at a million). The counts are
 PostgreSQL's own (pg_stat_user_tables), so every worker and autovacuum see the same.
+The events table is partitioned by day of arrival (audit/retention/partitions.py): its rows,
+and so its counters, are in the partitions, and a stale partition is analyzed on its own
+(the planner reads each partition's statistics for the scans it keeps).
 """
 
 import logging
@@ -29,9 +32,10 @@ def statistics_stale_tables() -> list[str]:
         return []
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT relname FROM pg_stat_user_tables WHERE relname = ANY(%s) "
+            "SELECT relname FROM pg_stat_user_tables WHERE (relname = ANY(%s) OR relid IN "
+            "(SELECT inhrelid FROM pg_inherits WHERE inhparent IN (SELECT oid FROM pg_class WHERE relname = ANY(%s)))) "
             "AND n_mod_since_analyze > %s + %s * greatest(n_live_tup - n_mod_since_analyze, 0) ORDER BY relname",
-            [list(TABLES), CHANGED_ROWS, CHANGED_SHARE],
+            [list(TABLES), list(TABLES), CHANGED_ROWS, CHANGED_SHARE],
         )
         return [row[0] for row in cursor.fetchall()]
 
