@@ -31,7 +31,7 @@ async def _tail(client, url, headers, opened, arrivals, failures):
     try:
         async with client.stream("GET", url, headers=headers) as response:
             if response.status_code != 200:
-                failures.append(response.status_code)
+                failures.append(f"HTTP {response.status_code}")
                 opened.release()
                 return
             async for line in response.aiter_lines():
