@@ -140,3 +140,19 @@ class EventRollup(models.Model):
 
     def __str__(self):
         return f"{self.start:%Y-%m-%dT%H:%MZ}/{self.grain}s {self.decision} {self.count}"
+
+
+class RedactionPolicy(models.Model):
+    """What an organization redacts at ingest, and the HMAC key of its tokens.
+
+    `paths` are `arguments.<key>[.<key>…]` or `metadata.<key>`; the key (32 random bytes)
+    is stored only encrypted, as signing keys are (audit/integrity/keys.py). One row, so
+    the ingest door reads an organization's redaction in one query."""
+
+    org = models.OneToOneField(Organization, on_delete=models.CASCADE, related_name="redaction")
+    paths = models.JSONField(default=list)
+    key_encrypted = models.TextField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"{self.org}: redact {', '.join(self.paths) or 'nothing'}"

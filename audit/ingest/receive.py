@@ -21,7 +21,7 @@ from audit.ingest.door import BodyError, TimeWindow, event_id, parse_body, valid
 from audit.ingest.models import IngestConflict, PendingBatch
 from audit.integrity import chain
 from audit.integrity.keys import SigningUnavailable
-from audit.retention.redaction import items_redact
+from audit.ingest.redaction import items_redact
 
 logger = logging.getLogger(__name__)
 

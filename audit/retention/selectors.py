@@ -5,7 +5,8 @@ from django.db.models.functions import Coalesce
 
 from audit.accounts.models import Organization
 from audit.integrity.models import RemovedRange
-from audit.retention.models import LegalHold, RedactionPolicy, RetentionPolicy
+from audit.ingest.models import RedactionPolicy
+from audit.retention.models import LegalHold, RetentionPolicy
 from audit.retention.services import duration_text
 
 

@@ -25,7 +25,7 @@ from audit.explore.timeline import timeline_build
 from audit.explore.saved_views import saved_view_is_own, saved_view_list
 from audit.explore.vocabulary import METADATA_PARAM, METADATA_PREFIX, PANEL_TEXT, filter_params, is_filter_param
 from audit.ingest.selectors import conflict_list
-from audit.retention.redaction import redacted_paths
+from audit.ingest.redaction import redacted_paths
 from audit.web.charts import chart_context
 from audit.web.search import FACET_KEY_PARAM, facets_build, syntax_card
 

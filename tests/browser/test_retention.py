@@ -6,7 +6,7 @@ import pytest
 from audit.accounts import services
 from audit.models import AuditEvent
 from audit.retention.models import RetentionPolicy
-from audit.retention.redaction import redaction_set
+from audit.ingest.redaction import redaction_set
 from tests.browser.conftest import ARTIFACTS, login
 from tests.factories import OrganizationFactory, store_events, wire_event
 
@@ -18,7 +18,7 @@ def world(transactional_db):
     org = OrganizationFactory(slug="acme", name="Acme Robotics")
     services.user_create(org=org, username="admin", password="admin-pass-123", role="admin")
     redaction_set(org=org, paths=["arguments.auth.token", "metadata.user_email"])
-    from audit.retention.redaction import items_redact
+    from audit.ingest.redaction import items_redact
 
     raw = [wire_event(id="evt-r", arguments={"auth": {"token": "sk-live"}, "repo": "acme/igris"},
                       metadata={"user_email": "bob@acme.com", "env": "production"}),

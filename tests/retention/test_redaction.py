@@ -12,7 +12,7 @@ from django.test import override_settings
 from audit.accounts import services
 from audit.events.models import AuditEvent
 from audit.integrity.verification import chain_verify
-from audit.retention.redaction import TOKEN_RE
+from audit.ingest.redaction import TOKEN_RE
 from tests.factories import wire_event
 
 URL = "/api/v1/audit-events"

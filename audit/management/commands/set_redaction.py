@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from audit.accounts.models import Organization
 from audit.integrity.keys import SigningUnavailable
-from audit.retention.redaction import RedactionError, redaction_set
+from audit.ingest.redaction import RedactionError, redaction_set
 
 
 class Command(BaseCommand):

@@ -18,7 +18,7 @@ from django.db import transaction
 
 from audit.accounts.models import Organization
 from audit.integrity import chain, keys
-from audit.retention.models import RedactionPolicy
+from audit.ingest.models import RedactionPolicy
 
 TOKEN_PREFIX = "[redacted:"
 TOKEN_RE = re.compile(r"^\[redacted:[0-9a-f]{16}\]$")
