@@ -209,8 +209,9 @@ def _sizes(conn, org_id):
     return {
         "events": one("SELECT count(*) FROM audit_auditevent WHERE org_id = %s", org_id),
         "traces": one("SELECT count(*) FROM audit_tracesummary WHERE org_id = %s", org_id),
-        "table": one("SELECT pg_size_pretty(pg_table_size('audit_auditevent'))"),
-        "indexes": one("SELECT pg_size_pretty(pg_indexes_size('audit_auditevent'))"),
+        # Summed over the day partitions (a partitioned parent holds no rows of its own).
+        "table": one("SELECT pg_size_pretty(sum(pg_table_size(relid))) FROM pg_partition_tree('audit_auditevent')"),
+        "indexes": one("SELECT pg_size_pretty(sum(pg_indexes_size(relid))) FROM pg_partition_tree('audit_auditevent')"),
         "index_count": one("SELECT count(*) FROM pg_indexes WHERE tablename = 'audit_auditevent'"),
         "traces_total": one("SELECT pg_size_pretty(pg_total_relation_size('audit_tracesummary'))"),
     }
