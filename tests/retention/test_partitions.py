@@ -24,8 +24,6 @@ def _rows_in(cursor, table):
 
 
 def test_the_default_partition_hands_a_day_its_rows_when_the_day_is_made(org, settings):
-    if connection.vendor != "postgresql":
-        pytest.skip("PostgreSQL only")
     day = (timezone.now() - timedelta(days=400)).date()
     store.events_store_now(
         org_id=org.pk, raw_events=[wire_event(id="stray-1"), wire_event(id="stray-2")],
@@ -42,8 +40,6 @@ def test_the_default_partition_hands_a_day_its_rows_when_the_day_is_made(org, se
 
 
 def test_the_task_makes_the_coming_days(db, settings):
-    if connection.vendor != "postgresql":
-        pytest.skip("PostgreSQL only")
     settings.LENS_PARTITIONS_AHEAD_DAYS = 12
     apply_retention()
     with connection.cursor() as cursor:
