@@ -223,7 +223,7 @@ def _live_section(live, workers):
     return lines + [
         "",
         "The delay runs through the ingest door, Redis, the Celery worker's write and its after-store publish, each "
-        "web process's one Redis subscription, and every stream's own read of the database.",
+        "web process's one Redis subscription, and one database read per process for the streams asking the same question (StoredHub.read).",
     ]
 
 

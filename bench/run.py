@@ -37,7 +37,7 @@ def parse_args(argv):
     parser.add_argument("--load-seconds", type=float, default=20, help="length of each load scene")
     parser.add_argument("--skip-load", action="store_true", help="skip the load scenes (bench/load.py)")
     parser.add_argument("--skip-alerts", action="store_true", help="skip the alerts delivery phase")
-    parser.add_argument("--live-streams", type=int, default=200, help="concurrent live-tail streams (0 skips)")
+    parser.add_argument("--live-streams", type=int, default=1000, help="concurrent live-tail streams (0 skips)")
     parser.add_argument("--report", default=str(ROOT / "bench" / "REPORT.md"))
     return parser.parse_args(argv)
 

@@ -77,6 +77,19 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the browser read while the in-process ingest writes.
     DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = "PRAGMA journal_mode=WAL;"
     DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
+elif env.int("DB_POOL_MAX_SIZE", default=0) > 0:
+    # A pool per process (psycopg_pool, through Django): under ASGI every request and every
+    # live-tail read runs in a thread of its own, so kept connections would be one per thread
+    # and opened ones a new PostgreSQL backend per request. The pool bounds a process's
+    # connections (a crowd of requests waits for one instead of exhausting the server's
+    # max_connections) and hands back open ones, checked before use.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps them, not Django
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # the pool checks a connection before lending it
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": env.int("DB_POOL_MAX_SIZE"),
+        "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
+    }
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 

@@ -11,7 +11,6 @@ thread. Reading and resuming are audit/explore/live.py.
 import asyncio
 import time
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 from django.db import connections
@@ -48,7 +47,6 @@ async def _async_frames(org, filters, position):
     loop = asyncio.get_running_loop()
     hub = live.stored_hub()
     waiter = hub.waiter(org.pk)
-    read = sync_to_async(live.stream_read_closing, thread_sensitive=False)
     ends = loop.time() + settings.LENS_STREAM_MAX_SECONDS
     told = bool(live.redis_url())
     try:
@@ -56,7 +54,8 @@ async def _async_frames(org, filters, position):
         quiet_since = loop.time()
         while True:
             waiter.clear()  # before reading: a notice that arrives during the read is kept
-            got = await read(org=org, filters=filters, after=position, limit=settings.LENS_STREAM_READ_EVENTS)
+            got = await hub.read(org=org, notice=hub.notice(org.pk), filters=filters, after=position,
+                                 limit=settings.LENS_STREAM_READ_EVENTS)
             if got is None:
                 return
             if got.position != position:

@@ -10,7 +10,8 @@ Being told is for promptness only. The worker calls `events_stored` after each
 commit (a LENS_AFTER_STORE listener): it publishes the organization's new head on
 Redis (LENS_LIVE_REDIS_URL; the Celery broker's by default) and wakes the streams
 of its own process. Each web process keeps ONE Redis subscription (StoredHub) and
-wakes the streams of that organization, which then read the database. Without
+wakes the streams of that organization, which then read the database: one read for
+all of them that ask the same question from the same place (StoredHub.read). Without
 Redis (the embedded default), or a notice lost, a stream reads the database every
 LENS_STREAM_POLL_SECONDS anyway.
 """
@@ -23,6 +24,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections, connections
 
@@ -113,12 +115,19 @@ def events_stored(stored) -> None:
         logger.warning("could not publish stored events of org %s", stored.org_id, exc_info=True)
 
 
+def _question(filters) -> tuple:
+    """A stream's filters (a QueryDict) as a key."""
+    return tuple(sorted((name, tuple(values)) for name, values in filters.lists())) if filters else ()
+
+
 class StoredHub:
     """The streams of one event loop, by organization, and the one Redis subscription that wakes them."""
 
     def __init__(self, loop):
         self.loop = loop
         self.waiting: dict[int, set[asyncio.Event]] = defaultdict(set)
+        self.notices: dict[int, int] = defaultdict(int)  # wakes per organization so far
+        self.reading: dict[tuple, asyncio.Future] = {}
         self.listener = None
 
     def waiter(self, org_id: int) -> asyncio.Event:
@@ -133,7 +142,27 @@ class StoredHub:
         if not self.waiting[org_id]:
             del self.waiting[org_id]
 
+    def notice(self, org_id: int) -> int:
+        """How many times the organization's streams were woken: taken by a stream as it
+        clears its waiter, it names the reads that already know what the notices told."""
+        return self.notices[org_id]
+
+    async def read(self, *, org: Organization, notice: int, filters, after: int, limit: int) -> StreamRead | None:
+        """`stream_read` in a pool thread, shared: a notice wakes all of an organization's streams
+        at once, and those asking the same question (the same filters from the same position,
+        e.g. one page open in many tabs) since the same notice wait on one database read."""
+        key = (org.pk, notice, _question(filters), after, limit)
+        pending = self.reading.get(key)
+        if pending is None:
+            read = sync_to_async(stream_read_closing, thread_sensitive=False)
+            pending = self.reading[key] = asyncio.ensure_future(
+                read(org=org, filters=filters, after=after, limit=limit)
+            )
+            pending.add_done_callback(lambda _: self.reading.pop(key, None))
+        return await asyncio.shield(pending)  # one stream leaving does not cancel the others' read
+
     def wake(self, org_id: int) -> None:
+        self.notices[org_id] += 1
         for event in self.waiting.get(org_id, ()):
             event.set()
 
