@@ -1,7 +1,9 @@
 """Exact counts of matching events: histograms, totals and top-N (SPEC §8).
 
 Answered from the rollup (audit/ingest/rollups.py) when every filter is one it holds:
-decision, slug, actor, tool, method, outcome, and a time window. The window is cut
+decision, slug, actor, tool, method, outcome, and a time window; from its marginals
+when the question involves one of those dimensions at most (besides the decision),
+which is what histograms, totals, top-N and unfiltered facets mostly ask. The window is cut
 into whole UTC days (day rows), the hours left at its ends (hour rows), the minutes
 left (minute rows), and the partial minutes at the very ends (a relative `since`
 never falls on a minute), which are counted from the events themselves on the time
@@ -28,8 +30,8 @@ from audit.events.fields import DECISIONS
 from audit.events.models import AuditEvent
 from audit.explore import vocabulary as v
 from audit.explore.filters import EventFilterSet, filterset_bind, metadata_key_error
-from audit.ingest.models import EventRollup
-from audit.ingest.rollups import DAY, GRAINS, MINUTE, period_ceil, period_floor
+from audit.ingest.models import EventMarginal, EventRollup
+from audit.ingest.rollups import DAY, GRAINS, HOUR, MARGINAL_DIMENSIONS, MINUTE, marginal_dimensions, period_ceil, period_floor
 
 INTERVALS = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "6h": 21600, "1d": 86400}
 AUTO_BUCKETS = 60
@@ -47,6 +49,11 @@ class _Part:
     source: str
     rows: QuerySet
     time_column: str  # "start" or "timestamp"
+    grain: int = 0  # seconds a rollup row stands for (0: events)
+
+    @property
+    def marginal(self) -> bool:
+        return self.rows.model is EventMarginal
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,7 @@ class CountScope:
     parts: tuple
     since: datetime | None
     until: datetime | None
+    events: QuerySet  # all the matching events
 
     @property
     def source(self) -> str:
@@ -63,31 +71,61 @@ class CountScope:
 
 
 def count_scope(
-    *, org: Organization, filters: Mapping | None = None, rollup: bool = True, coarsest: int = DAY
+    *, org: Organization, filters: Mapping | None = None, rollup: bool = True, coarsest: int = DAY,
+    by: tuple = (), each: bool = False,
 ) -> CountScope:
     """Validate `filters` (the one FilterSet; FilterError when invalid) and split the window
     into what the rollup answers, the coarsest grain (at most `coarsest`) first, and the
     events at the window's partial minutes. All events when the rollup cannot answer the
-    filters, or `rollup` is false."""
+    filters, or `rollup` is false.
+
+    `by` names the rollup columns the answer groups by (besides the decision), together, or
+    with `each` one at a time (facets). The marginals answer when that and the filters come
+    to one dimension at most; with `each`, when no dimension is filtered."""
     filterset = filterset_bind(EventFilterSet, data=filters, queryset=AuditEvent.objects.filter(org=org))
     events, data = filterset.qs.order_by(), filterset.form.cleaned_data
     since, until = data.get("since"), data.get("until")
     held = {term.name for term in ROLLUP_TERMS} | {"since", "until"}
     if not rollup or any(value not in v.UNUSED_VALUES and name not in held for name, value in data.items()):
-        return CountScope(parts=(_Part(EVENTS, events, "timestamp"),), since=since, until=until)
-    rows = EventRollup.objects.filter(org=org)
-    for term in ROLLUP_TERMS:
-        if data.get(term.name):
-            rows = rows.filter(**{f"{term.field}__in": data[term.name]})
+        return CountScope(parts=(_Part(EVENTS, events, "timestamp"),), since=since, until=until, events=events)
+    filtered = {term.field: data[term.name] for term in ROLLUP_TERMS if data.get(term.name)}
+    decisions = filtered.pop("decision", None)
+    combinations = EventRollup.objects.filter(org=org, **{f"{column}__in": values for column, values in filtered.items()})
+    marginals, wanted = None, set()
+    dimensions = set(filtered) | ({column for column in by if column != "decision"} if not each else set())
+    if len(dimensions) <= 1 and not (each and filtered):
+        wanted = {_marginal_dimension(column) for column in by} if each else {next(iter(dimensions), "")}
+        marginals = EventMarginal.objects.filter(org=org, dimension__in=wanted)
+        if filtered:
+            (values,) = filtered.values()
+            marginals = marginals.filter(value__in=values)
+    if decisions:
+        combinations = combinations.filter(decision__in=decisions)
+        marginals = marginals.filter(decision__in=decisions) if marginals is not None else None
+
+    def rows_at(grain: int) -> QuerySet:
+        if marginals is not None and wanted <= set(marginal_dimensions(grain)):
+            return marginals.filter(grain=grain).order_by()
+        return combinations.filter(grain=grain).order_by()
+
     # The window as [low, high): `until` is inclusive, and times are kept to the microsecond.
     high = until + timedelta(microseconds=1) if until else None
     grains = tuple(grain for grain in GRAINS if grain <= coarsest)
-    return CountScope(parts=tuple(_split(rows.order_by(), events, since, high, grains)), since=since, until=until)
+    parts = tuple(_split(rows_at, events, since, high, grains))
+    return CountScope(parts=parts, since=since, until=until, events=events)
 
 
-def _split(rows, events, low, high, grains):
-    """The parts that count [low, high): whole periods of the first grain from the rollup,
-    the rest (at the ends) by the finer grains, and the partial minutes from the events."""
+def _marginal_dimension(column: str) -> str:
+    """The marginal that counts by `column`: the decision is in every row of the all-events one."""
+    dimension = "" if column == "decision" else column
+    assert dimension in MARGINAL_DIMENSIONS, column
+    return dimension
+
+
+def _split(rows_at, events, low, high, grains):
+    """The parts that count [low, high): whole periods of the first grain from the rollup
+    (`rows_at(grain)`), the rest (at the ends) by the finer grains, and the partial minutes
+    from the events."""
     if not grains:
         if low is not None:
             events = events.filter(timestamp__gte=low)
@@ -98,17 +136,17 @@ def _split(rows, events, low, high, grains):
     first = period_ceil(low, grain) if low is not None else None
     last = period_floor(high, grain) if high is not None else None
     if first is not None and last is not None and first >= last:  # no whole period inside
-        return _split(rows, events, low, high, finer)
-    whole = rows.filter(grain=grain)
+        return _split(rows_at, events, low, high, finer)
+    whole = rows_at(grain)
     if first is not None:
         whole = whole.filter(start__gte=first)
     if last is not None:
         whole = whole.filter(start__lt=last)
-    parts = [_Part(ROLLUP, whole, "start")]
+    parts = [_Part(ROLLUP, whole, "start", grain)]
     if low is not None and first != low:
-        parts += _split(rows, events, low, first, finer)
+        parts += _split(rows_at, events, low, first, finer)
     if high is not None and last != high:
-        parts += _split(rows, events, last, high, finer)
+        parts += _split(rows_at, events, last, high, finer)
     return parts
 
 
@@ -165,7 +203,7 @@ def event_histogram(*, org: Organization, filters: Mapping | None = None, interv
     now = timezone.now()
     start, end = scope.since, scope.until or now
     if start is None or scope.until is None:  # the window reaches as far as the matches do
-        oldest, newest = _extent(scope)
+        oldest, newest = _extent(count_scope(org=org, filters=filters, coarsest=HOUR))
         if oldest is None and start is None:
             return Histogram(interval=interval or "1h", total=0, buckets=[], source=scope.source)
         start = start or oldest
@@ -204,14 +242,25 @@ def _grain_of(interval: str | None) -> int:
 
 
 def _extent(scope: CountScope) -> tuple[datetime | None, datetime | None]:
-    """The oldest and newest matching times (a rollup row stands for its period's start)."""
-    oldest = newest = None
+    """The oldest and newest matching times: the first and last periods that hold matches,
+    from the rollup, then the events of those two periods only."""
+    oldest = newest = None  # (moment, the seconds it stands for)
     for part in scope.parts:
         found = part.rows.aggregate(oldest=Min(part.time_column), newest=Max(part.time_column))
         if found["oldest"] is not None:
-            oldest = min(oldest or found["oldest"], found["oldest"])
-            newest = max(newest or found["newest"], found["newest"])
-    return oldest, newest
+            oldest = min(oldest or (found["oldest"], part.grain), (found["oldest"], part.grain))
+            newest = max(newest or (found["newest"], part.grain), (found["newest"], part.grain))
+    if oldest is None:
+        return None, None
+
+    def within(period: tuple, edge) -> datetime:
+        moment, grain = period
+        if not grain:
+            return moment
+        inside = scope.events.filter(timestamp__gte=moment, timestamp__lt=moment + timedelta(seconds=grain))
+        return inside.aggregate(edge=edge("timestamp"))["edge"]
+
+    return within(oldest, Min), within(newest, Max)
 
 
 # --- totals and top-N ----------------------------------------------------------------
@@ -297,6 +346,8 @@ def top_by_check(by: str) -> str:
 
 
 def _group_value(part: _Part, by: str):
+    if part.marginal:
+        return F("decision" if by == "decision" else "value")
     if part.source == ROLLUP:
         return F(_ROLLUP_COLUMN.get(by, by))
     if by == "rule":
@@ -328,13 +379,14 @@ def event_top(
     if order not in TOP_ORDERS:
         raise v.ParameterError.one("order", f"must be one of {', '.join(TOP_ORDERS)}")
     # The rollup has no metadata: a metadata key is counted over the events.
-    scope = count_scope(org=org, filters=filters, rollup=not by.startswith(v.METADATA_PREFIX))
+    is_metadata = by.startswith(v.METADATA_PREFIX)
+    scope = count_scope(org=org, filters=filters, rollup=not is_metadata, by=() if is_metadata else (_ROLLUP_COLUMN.get(by, by),))
     values: dict = {}
     total = 0
     for part in scope.parts:
-        grouped = part.rows.annotate(value=_group_value(part, by)).values("value")
+        grouped = part.rows.annotate(top_value=_group_value(part, by)).values("top_value")
         for row in grouped.annotate(**_counted(part, **_durations(part))):
-            top = values.setdefault(row["value"], TopValue(value=row["value"]))
+            top = values.setdefault(row["top_value"], TopValue(value=row["top_value"]))
             top.count += row["n"] or 0
             top.deny += row["deny"] or 0
             top.alert += row["alert"] or 0
@@ -359,9 +411,14 @@ def event_top(
 def event_breakdown(*, org: Organization, columns: tuple, filters: Mapping | None = None) -> dict[str, Counter]:
     """Matching events counted by each of `columns` (rollup dimensions) at once: one GROUP BY
     over every column per part, folded here, instead of a query per column."""
-    scope = count_scope(org=org, filters=filters)
+    scope = count_scope(org=org, filters=filters, by=columns, each=True)
     counters = {column: Counter() for column in columns}
     for part in scope.parts:
+        if part.marginal:
+            for row in part.rows.values("dimension", "value", "decision").annotate(n=Sum("count")):
+                column, value = (row["dimension"], row["value"]) if row["dimension"] else ("decision", row["decision"])
+                counters[column][value] += row["n"] or 0
+            continue
         for row in part.rows.values(*columns).annotate(n=_counted(part)["n"]):
             for column in columns:
                 counters[column][row[column]] += row["n"] or 0

@@ -142,6 +142,42 @@ class EventRollup(models.Model):
         return f"{self.start:%Y-%m-%dT%H:%MZ}/{self.grain}s {self.decision} {self.count}"
 
 
+class EventMarginal(models.Model):
+    """The rollup's marginals: exact event counts per organization, period, decision and the
+    value of ONE dimension (`dimension`: a rollup column, or "" for all events), kept
+    beside EventRollup by the same upserts (audit/ingest/rollups.py).
+
+    EventRollup keeps every combination, which is what a count filtered by two dimensions
+    needs, but a day of a busy organization holds thousands of them. The questions asked
+    most (a histogram or total of everything or of one actor, tool, connection…, the top
+    values of one dimension, the facets of an unfiltered list) need only one dimension at
+    a time: a few rows per value and period, so they stay cheap at any volume.
+    `key` is a digest of (dimension, value, decision), the upsert's conflict target
+    whatever is null.
+    """
+
+    org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="marginals")
+    grain = models.IntegerField()  # seconds: 60, 3600 or 86400
+    start = models.DateTimeField()  # the period's start (UTC)
+    dimension = models.CharField(max_length=16)  # an EventRollup column, "" for all events
+    value = models.TextField(null=True)
+    decision = models.CharField(max_length=8)
+    key = models.TextField()
+    count = models.BigIntegerField()
+    duration_count = models.BigIntegerField(default=0)
+    duration_sum = models.FloatField(default=0)
+    duration_max = models.FloatField(null=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["org", "grain", "start", "key"], name="audit_marginal_org_grain_start_key_uniq"),
+        ]
+        indexes = [models.Index(fields=["org", "dimension", "grain", "start"], name="audit_marginal_dimension_idx")]
+
+    def __str__(self):
+        return f"{self.start:%Y-%m-%dT%H:%MZ}/{self.grain}s {self.dimension}={self.value} {self.decision} {self.count}"
+
+
 class RedactionPolicy(models.Model):
     """What an organization redacts at ingest, and the HMAC key of its tokens.
 

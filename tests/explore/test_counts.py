@@ -149,3 +149,33 @@ def test_an_empty_organization_has_no_buckets(org, other_org, corpus):
     histogram = counts.event_histogram(org=other_org)
     assert (histogram.total, histogram.buckets) == (0, [])
     assert counts.event_top(org=other_org, by="actor").results == []
+
+
+@pytest.mark.parametrize("filters,by,table", [
+    ({}, "tool", "marginal"),  # the top values of one dimension
+    ({"actor": ["alice@company.com", "bob@company.com"]}, "actor", "marginal"),  # filtered by what it groups by
+    ({"decision": ["deny"]}, "rule", "marginal"),  # the decision is in every marginal row
+    ({"actor": ["alice@company.com"]}, "tool", "rollup"),  # two dimensions: the combinations
+    ({"actor": ["bob@company.com"], "tool": ["delete_repo"]}, "decision", "rollup"),
+])
+def test_the_marginals_answer_one_dimension_and_the_rollup_more(org, corpus, filters, by, table):
+    read = {"tool": lambda e: e["tool"], "actor": lambda e: e["actor"], "decision": lambda e: e["decision"],
+            "rule": lambda e: e["rule"]["id"] if e["rule"] else None}[by]
+    column = {"rule": "rule_id"}.get(by, by)
+    scope = counts.count_scope(org=org, filters=filters, by=(column,))
+    assert {part.marginal for part in scope.parts} == {table == "marginal"}
+    expected = _inside(corpus, **filters)
+    top = counts.event_top(org=org, by=by, filters=filters)
+    assert {row.value: row.count for row in top.results} == Counter(read(e) for e in expected)
+    assert counts.event_totals(org=org, filters=filters).total == len(expected)
+
+
+@pytest.mark.parametrize("filters,table", [({}, "marginal"), ({"decision": ["alert", "deny"]}, "marginal"),
+                                           ({"tool": ["list_issues"]}, "rollup")])
+def test_facets_are_exact_from_the_marginals_or_the_rollup(org, corpus, filters, table):
+    columns = ("decision", "outcome", "actor", "tool")
+    scope = counts.count_scope(org=org, filters=filters, by=columns, each=True)
+    assert {part.marginal for part in scope.parts} == {table == "marginal"}
+    expected = _inside(corpus, **filters)
+    counted = counts.event_breakdown(org=org, columns=columns, filters=filters)
+    assert counted == {column: Counter(e[column] for e in expected) for column in columns}

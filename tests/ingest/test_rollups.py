@@ -7,8 +7,8 @@ from django.db.models import Sum
 
 from audit.ingest import store
 from audit.ingest.door import validate_event
-from audit.ingest.models import EventRollup
-from audit.ingest.rollups import DAY, HOUR, MINUTE, rollups_rebuild
+from audit.ingest.models import EventMarginal, EventRollup
+from audit.ingest.rollups import DAY, HOUR, MINUTE, marginal_dimensions, rollups_rebuild
 from tests.factories import store_events, wire_event
 
 RECEIVED = "2026-11-23T09:30:00.000000Z"
@@ -52,6 +52,18 @@ def test_redelivered_batch_adds_nothing(org):
     store.events_ingest(org_id=org.pk, events=batch, received_at=RECEIVED)
     for grain in (MINUTE, HOUR, DAY):
         assert EventRollup.objects.filter(org=org, grain=grain).aggregate(n=Sum("count"))["n"] == 20
+        for dimension in marginal_dimensions(grain):  # each marginal counts every event once
+            marginal = EventMarginal.objects.filter(org=org, grain=grain, dimension=dimension)
+            assert marginal.aggregate(n=Sum("count"))["n"] == 20
+
+
+def test_marginals_count_each_value_of_one_dimension(org):
+    store_events(org, wire_event(actor="a", tool="t1", decision="deny", outcome="denied", duration_ms=10),
+                 wire_event(actor="a", tool="t2", duration_ms=30), wire_event(actor=None, tool="t1", rule=None, duration_ms=5))
+    rows = EventMarginal.objects.filter(org=org, grain=DAY)
+    assert set(rows.filter(dimension="actor").values_list("value", "decision", "count", "duration_sum")) == {
+        ("a", "allow", 1, 30.0), ("a", "deny", 1, 10.0), (None, "allow", 1, 5.0)}
+    assert set(rows.filter(dimension="").values_list("value", "decision", "count")) == {(None, "allow", 2), (None, "deny", 1)}
 
 
 def test_later_batches_add_to_the_same_row(org):
@@ -71,8 +83,11 @@ def test_rebuild_recounts_whole_days_from_the_events(org, other_org):
     for grain in (MINUTE, HOUR, DAY):
         counts = sorted((key[0].day, value[0]) for key, value in _rollup(org, grain).items())
         assert counts == [(d, 1 if d in (22, 23) else 99) for d in range(20, 26)]
+    marginals = sorted(EventMarginal.objects.filter(org=org).values_list("grain", "start", "key", "count"))
+    EventMarginal.objects.filter(org=org).update(count=99)
     rollups_rebuild(org=org)
     assert {grain: _rollup(org, grain) for grain in (MINUTE, HOUR, DAY)} == before
+    assert sorted(EventMarginal.objects.filter(org=org).values_list("grain", "start", "key", "count")) == marginals
     assert [row.count for row in EventRollup.objects.filter(org=other_org)] == [1, 1, 1]
 
 
