@@ -17,9 +17,12 @@ import logging
 
 from django.db import DatabaseError, connection, transaction
 
+from audit.events.models import AuditEvent
+from audit.ingest.models import EventMarginal, EventRollup, TraceSummary
+
 logger = logging.getLogger(__name__)
 
-TABLES = ("audit_auditevent", "audit_tracesummary")
+TABLES = tuple(model._meta.db_table for model in (AuditEvent, TraceSummary, EventRollup, EventMarginal))
 CHANGED_ROWS = 10_000
 CHANGED_SHARE = 0.2
 # Namespace and key of the advisory lock that lets one worker at a time analyze.

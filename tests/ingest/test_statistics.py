@@ -38,20 +38,26 @@ def _partition_of_received(received_at):
 
 
 def test_a_stored_batch_past_the_threshold_gets_its_tables_analyzed(org, monkeypatch):
-    """The rows are in a day's partition of the events table: that partition is analyzed."""
-    monkeypatch.setattr(statistics, "CHANGED_ROWS", 20)
+    """The rows are in a day's partition of the events table: that partition is analyzed, and
+    so are the count rollup and its marginals the batch added to."""
+    monkeypatch.setattr(statistics, "CHANGED_ROWS", 2)  # the batch's 30 events fold into a few count rows
     monkeypatch.setattr(statistics, "CHANGED_SHARE", 0.0)
-    before = _analyzed()
+    counts = ("audit_eventrollup", "audit_eventmarginal")
+    before = {**_analyzed(), **{table: _last_analyze(table) for table in counts}}
     batch = PendingBatch.objects.create(org=org, events=clean_batch(30), received_at=RECEIVED)
     _flush_stats()
     outbox.pending_batch_ingest(batch_id=batch.pk)
     partition = _partition_of_received(RECEIVED)
     deadline = time.monotonic() + 10
-    while _last_analyze(partition) == before.get(partition) and time.monotonic() < deadline:
+
+    def unchanged():
+        return [table for table in (partition, *counts) if _last_analyze(table) == before.get(table)]
+
+    while unchanged() and time.monotonic() < deadline:
         _flush_stats()
         time.sleep(0.2)
         statistics.statistics_refresh()  # the counts may reach pg_stat a moment after the commit
-    assert _last_analyze(partition) != before.get(partition)
+    assert unchanged() == []
     _flush_stats()
     time.sleep(0.5)
     assert partition not in statistics.statistics_stale_tables()  # counted afresh from there
