@@ -16,10 +16,15 @@ from pathlib import Path
 from bench.servers import ROOT, Servers, bench_environ, database_drop, database_recreate, free_port
 
 
+LIVE_DAYS = 600 / 86400  # the live-shaped ingest: calls of the last ten minutes
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000, help="events stored before queries and export")
     parser.add_argument("--http-events", type=int, default=100_000, help="of those, ingested over HTTP (measured)")
+    parser.add_argument("--http-live-events", type=int, default=None,
+                        help="then ingested over HTTP with times of the last minutes (default: half --http-events)")
     parser.add_argument("--batch", type=int, default=1000, help="events per POST")
     parser.add_argument("--clients", type=int, default=4, help="concurrent HTTP clients")
     parser.add_argument("--web-workers", type=int, default=2, help="gunicorn workers")
@@ -117,7 +122,20 @@ def run(*, args, servers, port, results):
         _log(f"  {results['ingest']['rate']:.0f} events/s; raw COPY of the same rows")
         results["raw_copy"] = ingest.raw_copy(conn=conn, org_id=org.pk)
         _log(f"  raw COPY {results['raw_copy']['rate']:.0f} rows/s")
-        otlp_events = min(http_events, args.events - http_events)
+        # The rows above spread over --days (a backfill: nearly every event its own minute and hour of
+        # the counts); a gateway sends calls as they happen, many to a minute.
+        wanted = http_events // 2 if args.http_live_events is None else args.http_live_events
+        live_events = min(wanted, args.events - http_events)
+        if live_events > 0:
+            bodies = ingest.http_bodies(count=live_events, seed=3, batch_size=args.batch, days=LIVE_DAYS)
+            _log(f"ingesting {live_events} events of the last minutes over HTTP in {len(bodies)} POSTs")
+            results["ingest_live"] = ingest.lens_ingest(
+                port=port, key=ingest_key, bodies=bodies, events=live_events, clients=args.clients, org_id=org.pk,
+                conn=conn,
+            )
+            del bodies
+            _log(f"  {results['ingest_live']['rate']:.0f} events/s")
+        otlp_events = min(http_events, args.events - http_events - max(live_events, 0))
         if otlp_events > 0:
             # The same demo events as an OTel-instrumented gateway exports them (new ids: otel-<span id>).
             bodies = otlp.otlp_bodies(count=otlp_events, seed=1, batch_size=args.batch, days=args.days)
@@ -128,7 +146,7 @@ def run(*, args, servers, port, results):
             )
             del bodies
             _log(f"  {results['otlp_ingest']['rate']:.0f} events/s")
-        rest = args.events - http_events - max(otlp_events, 0)
+        rest = args.events - http_events - max(live_events, 0) - max(otlp_events, 0)
         if rest > 0:
             _log(f"loading {rest} more events through events_ingest in this process")
             results["service_load"] = ingest.service_load(
