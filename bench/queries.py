@@ -175,6 +175,11 @@ def build_cases(*, org, read_key, user, trace_ids, conn):
             cases.append(
                 Case(f"events page by {label} `/events/?{query}`", [_getter(browser, f"/events/?{query}")], raw, note="list + facets")
             )
+        fragment = f"/facets/metadata/?{query}&facet=feature"
+        if label == "actor" and _exists(fragment, browser):
+            # The page's metadata facet, which it fetches after it is shown: counted over every match.
+            raw = [[(top_sql("metadata->>'feature'", where), [org_id, *values])]]
+            cases.append(Case(f"the events page's metadata facet, fetched after it `{fragment}`", [_getter(browser, fragment)], raw))
     if _exists("/api/v1/traces", api):
         cases.append(Case("traces API `/api/v1/traces`", [_getter(api, "/api/v1/traces")], [[traces_raw]]))
     if _exists("/traces/", browser):

@@ -31,7 +31,9 @@ from audit.events.models import AuditEvent
 from audit.explore import vocabulary as v
 from audit.explore.filters import EventFilterSet, filterset_bind, metadata_key_error
 from audit.ingest.models import EventMarginal, EventRollup
-from audit.ingest.rollups import DAY, GRAINS, HOUR, MARGINAL_DIMENSIONS, MINUTE, marginal_dimensions, period_ceil, period_floor
+from audit.ingest.rollups import (
+    DAY, GRAINS, HOUR, MARGINAL_DIMENSIONS, MINUTE, marginal_dimensions, period_ceil, period_floor,
+)
 
 INTERVALS = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "6h": 21600, "1d": 86400}
 AUTO_BUCKETS = 60
@@ -90,7 +92,9 @@ def count_scope(
         return CountScope(parts=(_Part(EVENTS, events, "timestamp"),), since=since, until=until, events=events)
     filtered = {term.field: data[term.name] for term in ROLLUP_TERMS if data.get(term.name)}
     decisions = filtered.pop("decision", None)
-    combinations = EventRollup.objects.filter(org=org, **{f"{column}__in": values for column, values in filtered.items()})
+    combinations = EventRollup.objects.filter(
+        org=org, **{f"{column}__in": values for column, values in filtered.items()}
+    )
     marginals, wanted = None, set()
     dimensions = set(filtered) | ({column for column in by if column != "decision"} if not each else set())
     if len(dimensions) <= 1 and not (each and filtered):
@@ -380,7 +384,8 @@ def event_top(
         raise v.ParameterError.one("order", f"must be one of {', '.join(TOP_ORDERS)}")
     # The rollup has no metadata: a metadata key is counted over the events.
     is_metadata = by.startswith(v.METADATA_PREFIX)
-    scope = count_scope(org=org, filters=filters, rollup=not is_metadata, by=() if is_metadata else (_ROLLUP_COLUMN.get(by, by),))
+    columns = () if is_metadata else (_ROLLUP_COLUMN.get(by, by),)
+    scope = count_scope(org=org, filters=filters, rollup=not is_metadata, by=columns)
     values: dict = {}
     total = 0
     for part in scope.parts:

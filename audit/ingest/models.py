@@ -174,7 +174,9 @@ class EventMarginal(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["org", "grain", "start", "key"], name="audit_marginal_org_grain_start_key_uniq"),
+            models.UniqueConstraint(
+                fields=["org", "grain", "start", "key"], name="audit_marginal_org_grain_start_key_uniq"
+            ),
         ]
         indexes = [models.Index(fields=["org", "dimension", "grain", "start"], name="audit_marginal_dimension_idx")]
 

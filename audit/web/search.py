@@ -40,25 +40,38 @@ def _facet(*, param, label, qualifier, items, params, query: QueryTerms, chosen_
     return {"param": param, "label": label, "items": rows}
 
 
-def facets_build(*, counts: dict, params: QueryDict, metadata_key: str | None, chosen_key: str | None,
-                 metadata_keys: list[str]) -> list[dict]:
+def facets_build(*, counts: dict, params: QueryDict, chosen_key: str | None) -> list[dict]:
     """The facets of the events page; a click adds the value's term to `q` (or removes it)."""
     query = QueryTerms(params.get("q"))
-    facets = [
+    return [
         _facet(param=term.name, label=term.label, qualifier=QUALIFIER_BY_PARAM[term.name].name,
                items=counts.get(term.name, []), params=params, query=query, chosen_key=chosen_key)
         for term in FACETS
     ]
-    if metadata_key:
-        name = METADATA_PREFIX + metadata_key
-        facet = _facet(param=name, label=name, qualifier=name, items=counts.get(name, []), params=params,
-                       query=query, chosen_key=chosen_key)
-        facet["key_choices"] = [  # not "keys": a template would read a dict's keys() method
-            {"key": key, "href": _href(params, q=params.get("q", ""), facet_key=key), "active": key == metadata_key}
-            for key in metadata_keys[:FACET_KEY_CHOICES]
-        ]
-        facets.append(facet)
-    return facets
+
+
+def metadata_facet_build(*, items: list, params: QueryDict, metadata_key: str, chosen_key: str | None,
+                         metadata_keys: list[str]) -> dict:
+    """The facet of one metadata key, with the other keys one click away."""
+    name = METADATA_PREFIX + metadata_key
+    facet = _facet(param=name, label=name, qualifier=name, items=items, params=params,
+                   query=QueryTerms(params.get("q")), chosen_key=chosen_key)
+    facet["key_choices"] = [  # not "keys": a template would read a dict's keys() method
+        {"key": key, "href": _href(params, q=params.get("q", ""), facet_key=key), "active": key == metadata_key}
+        for key in metadata_keys[:FACET_KEY_CHOICES]
+    ]
+    return facet
+
+
+def metadata_facet_later(*, params: QueryDict, metadata_key: str) -> dict:
+    """Where the page fetches the default key's facet from after it is shown (static/js/search.js):
+    counted over every matching event, it would hold up the page at millions of events. Without
+    script, its link counts it in the page."""
+    query = params.copy()
+    query.pop(CURSOR_PARAM, None)
+    query[FACET_KEY_PARAM] = metadata_key
+    return {"label": METADATA_PREFIX + metadata_key, "query": query.urlencode(),
+            "href": _href(params, q=params.get("q", ""), facet_key=metadata_key)}
 
 
 def syntax_card() -> dict:

@@ -9,6 +9,7 @@ urlpatterns = [
     path("login/", ThrottledLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),  # POST only (Django 5)
     path("events/", views.event_list, name="event-list"),
+    path("facets/metadata/", views.event_facet, name="event-facet"),
     path("views/", saved_views.saved_view_create, name="saved-view-create"),
     path("views/<int:view_id>/delete/", saved_views.saved_view_delete, name="saved-view-delete"),
     path("events/<str:event_id>/", views.event_detail, name="event-detail"),

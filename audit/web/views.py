@@ -17,17 +17,21 @@ from django.shortcuts import render
 from audit.accounts.access_log import access_record
 from audit.accounts.caller import request_caller
 from audit.events.models import AuditEvent, Decision, Outcome
-from audit.explore import selectors
+from audit.explore import counts, selectors
 from audit.explore.filters import EventFilterSet, FilterError, filterset_bind
 from audit.explore.pagination import CURSOR_PARAM, BadPage, keyset_page
 from audit.explore.suggestions import EMPTY_SUGGESTIONS, filter_suggestions, metadata_value_text
 from audit.explore.timeline import timeline_build
 from audit.explore.saved_views import saved_view_is_own, saved_view_list
-from audit.explore.vocabulary import METADATA_PARAM, METADATA_PREFIX, PANEL_TEXT, filter_params, is_filter_param
+from audit.explore.vocabulary import (
+    METADATA_PARAM, METADATA_PREFIX, PANEL_TEXT, ParameterError, filter_params, is_filter_param,
+)
 from audit.ingest.selectors import conflict_list
 from audit.ingest.redaction import redacted_paths
 from audit.web.charts import chart_context
-from audit.web.search import FACET_KEY_PARAM, facets_build, syntax_card
+from audit.web.search import (
+    FACET_KEY_PARAM, facets_build, metadata_facet_build, metadata_facet_later, syntax_card,
+)
 
 PAGE_SIZE = 50
 CHAIN_ELIDE_CHARS = 2000  # of one call's arguments, error or reason drawn in a trace's chain
@@ -216,15 +220,42 @@ def event_list(request, org):
         page = _page(request, org, selectors.event_list(org=org, filters=params), time_field="timestamp")
         chosen_key = request.GET.get(FACET_KEY_PARAM, "").strip()[:128] or None
         keys = filter_suggestions(org=org).metadata_keys
-        metadata_key = chosen_key or (keys[0] if keys else None)
-        counted = selectors.event_facets(org=org, filters=params, metadata_key=metadata_key)
-        facets = facets_build(counts=counted.counts, params=params, metadata_key=metadata_key,
-                              chosen_key=chosen_key, metadata_keys=keys)
+        counted = selectors.event_facets(org=org, filters=params, metadata_key=chosen_key)
+        facets = facets_build(counts=counted.counts, params=params, chosen_key=chosen_key)
+        later = None
+        if chosen_key:
+            facets.append(metadata_facet_build(
+                items=counted.counts[METADATA_PREFIX + chosen_key], params=params, metadata_key=chosen_key,
+                chosen_key=chosen_key, metadata_keys=keys,
+            ))
+        elif keys:
+            later = metadata_facet_later(params=params, metadata_key=keys[0])
         _record(request, "event-list")
         total = sum(count for _, count in counted.counts["decision"])  # every match has one decision
-        return {"page": page, "events": page.rows, "facets": facets, "total": total, **chart_context(params)}
+        return {"page": page, "events": page.rows, "facets": facets, "metadata_facet_later": later, "total": total,
+                **chart_context(params)}
 
     return _browse(request, org, template="audit/event_list.html", nav="events", rows=rows)
+
+
+@org_view
+def event_facet(request, org):
+    """One metadata key's facet of the events page, as the page's HTML (fetched by the page
+    after it is shown; see metadata_facet_later). Its read is recorded as the top-N API's."""
+    key = request.GET.get(FACET_KEY_PARAM, "").strip()[:128]
+    params = _filter_params(request.GET)
+    try:
+        errors = _unknown_param_errors(request.GET) or ({} if key else {FACET_KEY_PARAM: ["name a metadata key"]})
+        if errors:
+            raise ParameterError(errors)
+        top = counts.event_top(org=org, by=METADATA_PREFIX + key, filters=params)
+    except ParameterError as error:  # the page shows the filters' errors itself: this says why, briefly
+        return render(request, "audit/partials/facet.html", {"error": str(error)}, status=400)
+    _record(request, "stats-top")
+    keys = filter_suggestions(org=org).metadata_keys
+    facet = metadata_facet_build(items=[(row.value, row.count) for row in top.results], params=params,
+                                 metadata_key=key, chosen_key=None, metadata_keys=keys)
+    return render(request, "audit/partials/facet.html", {"facet": facet})
 
 
 @org_view

@@ -1,6 +1,7 @@
 // Lens search box: autocomplete of the query language's qualifiers and of known values.
 // Progressive enhancement only: without this file the box is a plain text field, and the
-// syntax card, facets and saved views all work. Everything offered is read from the page:
+// syntax card, facets and saved views all work; it also fetches the deferred metadata facet.
+// Everything offered is read from the page:
 // the syntax card (qualifiers) and the filter panel's datalists (values).
 (function () {
   "use strict";
@@ -148,9 +149,23 @@
     });
   }
 
+  // The metadata facet counts every matching event: the page comes first, the facet after
+  // (server-rendered HTML, escaped there). Without script its link counts it in the page.
+  function loadFacet(box) {
+    fetch(box.getAttribute("data-lens-facet"), { credentials: "same-origin", headers: { Accept: "text/html" } })
+      .then(function (response) { return response.ok ? response.text() : Promise.reject(response.status); })
+      .then(function (html) {
+        var holder = document.createElement("div");
+        holder.innerHTML = html;
+        if (holder.firstElementChild) box.replaceWith(holder.firstElementChild);
+      })
+      .catch(function () { box.removeAttribute("aria-busy"); });
+  }
+
   function ready() {
     var input = document.querySelector("[data-lens-query]");
     if (input) init(input);
+    Array.prototype.forEach.call(document.querySelectorAll("[data-lens-facet]"), loadFacet);
   }
   if (document.readyState !== "loading") ready(); else document.addEventListener("DOMContentLoaded", ready);
 })();

@@ -42,7 +42,11 @@ def test_type_a_query_with_autocomplete_then_narrow_it_with_a_facet(page, world)
     assert _ids(page) == ["bob-0", "bob-1", "bob-2", "bob-3"]
 
     # A facet click adds its term to the query; the URL holds it, so it can be shared.
-    # The metadata facet counts the most common key (feature); its keys are one click away.
+    # The metadata facet counts the most common key (feature), fetched after the page is shown;
+    # its keys are one click away.
+    fetched = page.locator(".facet", has=page.get_by_role("heading", name="metadata.feature"))
+    assert fetched.locator(".count").first.inner_text().isdigit()
+    assert page.locator("[data-lens-facet]").count() == 0
     page.locator(".facet-keys a", has_text="env").click()
     page.wait_for_url("**/events/?q=%22select+count%22+actor%3Abob%2A&facet=env")
     page.locator(".facet a[title='Add metadata.env:staging']").click()
@@ -104,4 +108,7 @@ def test_search_and_facets_work_without_javascript(browser, live_server, world):
     assert _ids(page) == ["run-3"]
     page.locator(".facet a[title='Add outcome:denied']").click()
     assert _ids(page) == ["run-3"] and "outcome%3Adenied" in page.url
+    # The metadata facet, which script fetches after the page, is a link that counts it in the page.
+    page.get_by_role("link", name="Count by metadata.feature").click()
+    assert "facet=feature" in page.url and page.locator(".facet-keys a", has_text="env").count() == 1
     context.close()

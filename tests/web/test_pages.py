@@ -4,6 +4,7 @@ from datetime import timedelta
 import pytest
 from django.urls import reverse
 
+from audit.accounts.models import AccessRecord
 from tests.factories import BASE_TIME, store_events, wire_event
 
 HOSTILE = "<script>window.__lensPwned=1</script>"
@@ -153,6 +154,34 @@ def test_facets_count_the_current_filter_and_add_a_query_term_on_click(user_clie
     assert "<h2>metadata.team</h2>" in html and 'href="?q=metadata.team%3Adata&amp;facet=team"' in html
 
 
+def test_the_default_metadata_facet_comes_after_the_page(user_client, mixed):
+    """Counted over every matching event, the most common key's facet is not counted in the page:
+    the page says where to fetch it (static/js/search.js does), and links to counting it inline."""
+    html = user_client.get("/events/?metadata.env=production").content.decode()
+    facets = html[html.index('class="facets"'):html.index('class="table-wrap"')]
+    assert 'data-lens-facet="/facets/metadata/?metadata.env=production&amp;facet=env"' in facets
+    assert 'href="?metadata.env=production&amp;facet=env">Count by metadata.env</a>' in facets
+    fragment = user_client.get("/facets/metadata/?metadata.env=production&facet=env")
+    assert fragment.status_code == 200
+    text = fragment.content.decode()
+    assert text.startswith('<div class="facet">') and "<h2>metadata.env</h2>" in text
+    # Its clicks write the same query terms as the page's own facets.
+    assert re.search(r'href="\?metadata.env=production&amp;q=metadata.env%3Aproduction"[^>]*>.*?'
+                     r'<span class="count">3</span>', text, re.S)
+    assert AccessRecord.objects.filter(action="stats-top", path="/facets/metadata/", filters__has_key="metadata.env").exists()
+
+
+@pytest.mark.parametrize("url,problem", [
+    ("/facets/metadata/", "facet: name a metadata key"),
+    ("/facets/metadata/?facet=env&decison=deny", "decison: is not a filter"),
+    ("/facets/metadata/?facet=env&since=yesterday-ish", "since:"),
+    ("/facets/metadata/?facet=a%00b", "by:"),
+])
+def test_a_bad_facet_request_is_a_400_that_says_why(user_client, mixed, url, problem):
+    response = user_client.get(url)
+    assert response.status_code == 400 and problem in response.content.decode()
+
+
 def test_export_links_carry_the_same_filters(user_client, mixed):
     html = user_client.get("/events/?actor=bob%40company.com&metadata.env=production").content.decode()
     for fmt in ("csv", "ndjson"):
@@ -246,12 +275,15 @@ def test_chain_draws_calls_in_order_at_their_offsets(user_client, org):
 @pytest.mark.parametrize("rows", [5, 50])
 def test_list_page_queries_do_not_grow_with_rows(user_client, org, rows, django_assert_num_queries):
     store_events(org, *[wire_event(trace_id=f"t-{n % 7}", actor=f"user{n % 9}@x.com", metadata={"k": str(n)}) for n in range(rows)])
-    # session, user, membership+org, suggestions, page, facets, the metadata key's facet, access record,
-    # saved views
-    with django_assert_num_queries(9):
+    # session, user, membership+org, suggestions, page, facets, access record, saved views (the
+    # default metadata key's facet is fetched by the page afterwards)
+    with django_assert_num_queries(8):
         assert user_client.get("/events/?metadata.k=1").status_code == 200
-    with django_assert_num_queries(8):  # suggestions now cached
+    with django_assert_num_queries(7):  # suggestions now cached
         assert user_client.get("/events/").status_code == 200
+    # session, user, membership+org, the key's counts, access record
+    with django_assert_num_queries(5):
+        assert user_client.get("/facets/metadata/?metadata.k=1&facet=k").status_code == 200
     with django_assert_num_queries(8):  # a query, a chosen metadata facet key: still one page, two facet reads
         assert user_client.get("/events/?q=user1*+-no:actor+metadata.k:1&facet=k").status_code == 200
     # session, user, membership+org, one page of trace summaries, access record, saved views
