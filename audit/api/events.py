@@ -155,7 +155,7 @@ class AuditEventExportView(ReadView):
             except SigningUnavailable as exc:
                 return Response({"detail": f"evidence exports cannot be signed right now: {exc}"}, status=503)
         else:
-            chunks = exports.export_stream(fmt, events)
+            chunks = exports.export_stream(fmt, events, filters=filter_params(request.query_params))
         self.record(request, "export")  # once nothing can refuse it any more
         response = StreamingHttpResponse(_streaming_content(chunks, request), content_type=MEDIA_TYPES[fmt])
         filename = f"audit-events-{timezone.now():%Y%m%dT%H%M%SZ}.{fmt}"

@@ -134,17 +134,25 @@ def _copy_unescape(data: bytes) -> bytes:
     return _COPY_ESCAPE.sub(lambda match: _COPY_UNESCAPE[match.group(1)], data)
 
 
-def _pg_blocks(events: QuerySet, line_sql: str) -> Iterator[bytes]:
+def _pg_blocks(events: QuerySet, line_sql: str, *, in_index_order: bool = False) -> Iterator[bytes]:
     """The query's lines as `COPY (…) TO STDOUT` sends them, in ~BUFFER_BYTES blocks.
 
     A server-side cursor hands Python one row at a time through Django (bench: 80k rows/s
     beside 475k for COPY TO); COPY streams the rows without a round trip per fetch and
     psycopg passes them on as bytes, so Python touches a buffer, not a row. COPY ends each
     row with a line feed, which is the NDJSON line's end (CSV lines end in `\r`, so a row
-    is `…\r\n`). One snapshot, as before (read_snapshot)."""
+    is `…\r\n`). One snapshot, as before (read_snapshot).
+
+    `in_index_order`: read along the (org, timestamp, id) index instead of letting the planner
+    sort. For a whole organization (or a time window) it prefers a scan and a sort, which is
+    cheaper in total but sends nothing until every row is sorted, in temporary files the size
+    of the export: at a million events the first byte came after ~15 s, and under load a
+    20-second window saw three rows a second. Only where that index answers the filters."""
     lines = events.annotate(wire_line=RawSQL(line_sql, ())).values_list("wire_line", flat=True)
     sql, params = lines.query.get_compiler(using=events.db).as_sql()
     with read_snapshot(events.db), connections[events.db].cursor() as cursor:
+        if in_index_order:
+            cursor.execute("SET LOCAL enable_sort = off")  # this transaction only
         # COPY takes no bound parameters: the values are quoted into the statement by psycopg.
         query = psycopg.ClientCursor(cursor.connection).mogrify(sql, params)
         with cursor.copy(f"COPY ({query}) TO STDOUT") as copy:
@@ -157,22 +165,26 @@ def _pg_blocks(events: QuerySet, line_sql: str) -> Iterator[bytes]:
                     parts, length = [], 0
             if parts:
                 yield _copy_unescape(b"".join(parts))
+        if in_index_order:
+            cursor.execute("RESET enable_sort")  # for whatever else an enclosing transaction reads
 
 
 def _on_postgres(events) -> bool:
     return isinstance(events, QuerySet) and connections[events.db].vendor == "postgresql"
 
 
-def export_stream(fmt: str, events: QuerySet | Iterable[AuditEvent]) -> Iterator[bytes]:
+def export_stream(fmt: str, events: QuerySet | Iterable[AuditEvent], *, filters: Iterable[str] = ()) -> Iterator[bytes]:
     """The whole export in `fmt` ("ndjson" or "csv"), in blocks of about BUFFER_BYTES.
 
     On PostgreSQL a QuerySet's lines are built by the query and streamed by COPY; other
     events go through Python, line by line (export_ndjson_lines, export_csv_lines).
+    `filters`: the names of the filters `events` has, to choose how PostgreSQL reads them.
     """
     if _on_postgres(events):
         if fmt == "csv":
             yield _CSV_HEADER
-        yield from _pg_blocks(events, _pg_csv_sql() if fmt == "csv" else _pg_ndjson_sql())
+        in_index_order = not set(filters) - {"since", "until"}
+        yield from _pg_blocks(events, _pg_csv_sql() if fmt == "csv" else _pg_ndjson_sql(), in_index_order=in_index_order)
         return
     yield from buffered(export_csv_lines(events) if fmt == "csv" else export_ndjson_lines(events))
 
