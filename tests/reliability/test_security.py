@@ -128,7 +128,8 @@ def test_lists_and_exports_of_our_organization_hold_only_our_events(client, api_
             "/api/v1/integrity/checkpoints", "/api/v1/audit-events/export?manifest=1"]
     if who == "viewer session":
         client.force_login(viewer)
-        urls += ["/events/", "/traces/", "/events/?q=globex", "/traces/?metadata.env=production", "/integrity/"]
+        urls += ["/events/", "/traces/", "/events/?q=globex", "/traces/?metadata.env=production", "/integrity/",
+                 "/facets/metadata/?facet=env"]
     for url in urls:
         response = api_client.get(url, HTTP_AUTHORIZATION=f"Bearer {read_key}") if who == "read key" else client.get(url)
         assert response.status_code == 200, url

@@ -182,6 +182,13 @@ def test_a_bad_facet_request_is_a_400_that_says_why(user_client, mixed, url, pro
     assert response.status_code == 400 and problem in response.content.decode()
 
 
+@pytest.mark.parametrize("query", ["actor=%00", "q=%00", "q=(((((", "since=99999999999999999", "until=-1d",
+                                   "metadata.%00=1", "q=metadata.env:" + "x" * 5000])
+def test_hostile_facet_requests_are_answered_never_a_500(user_client, mixed, query):
+    response = user_client.get(f"/facets/metadata/?facet=env&{query}")
+    assert response.status_code in (200, 400), response.status_code
+
+
 def test_export_links_carry_the_same_filters(user_client, mixed):
     html = user_client.get("/events/?actor=bob%40company.com&metadata.env=production").content.decode()
     for fmt in ("csv", "ndjson"):
