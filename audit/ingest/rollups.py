@@ -19,6 +19,8 @@ from audit.ingest.models import EventMarginal, EventRollup
 _TABLE = EventRollup._meta.db_table
 _MARGINALS = EventMarginal._meta.db_table
 _EVENTS = AuditEvent._meta.db_table
+MINUTE, HOUR, DAY = 60, 3600, 86400
+GRAINS = (DAY, HOUR, MINUTE)  # coarsest first
 # The dimensions a marginal is kept for ("" is all events); every row also keeps the decision.
 MARGINAL_DIMENSIONS = ("", "slug", "actor", "tool", "method", "outcome", "rule_id")
 
@@ -28,8 +30,8 @@ def marginal_dimensions(grain: int) -> tuple:
     about one row per event and value, so the others would outgrow the events (the
     rollup's minute rows answer the minutes at a window's edges instead)."""
     return MARGINAL_DIMENSIONS if grain != MINUTE else ("",)
-MINUTE, HOUR, DAY = 60, 3600, 86400
-GRAINS = (DAY, HOUR, MINUTE)  # coarsest first
+
+
 _COLUMNS = (
     "org_id, grain, start, dimensions, decision, slug, actor, tool, method, outcome, rule_id, "
     "count, duration_count, duration_sum, duration_max"
