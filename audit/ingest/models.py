@@ -99,7 +99,23 @@ class IngestConflict(models.Model):
         return f"conflict on {self.event_id}"
 
 
-class EventRollup(models.Model):
+class PeriodCounts(models.Model):
+    """What the count tables keep per row: a period of the call time at one grain, and how
+    many of its events (with one decision) and their durations (audit/ingest/rollups.py)."""
+
+    grain = models.IntegerField()  # seconds: 60, 3600 or 86400
+    start = models.DateTimeField()  # the period's start (UTC)
+    decision = models.CharField(max_length=8)
+    count = models.BigIntegerField()
+    duration_count = models.BigIntegerField(default=0)  # events that carry a duration
+    duration_sum = models.FloatField(default=0)
+    duration_max = models.FloatField(null=True)
+
+    class Meta:
+        abstract = True
+
+
+class EventRollup(PeriodCounts):
     """Exact event counts per organization, period of `timestamp` and combination of the
     dimensions people count by (audit/ingest/rollups.py), upserted in the transaction
     that stores the events, so histograms and top-N read far fewer rows than events.
@@ -115,25 +131,18 @@ class EventRollup(models.Model):
     that makes the upsert's conflict target one unique index whatever is null.
 
     Every stored batch updates rows in place, so on PostgreSQL the table leaves room in its
-    pages (fillfactor, migration 0016; EventMarginal likewise) for those updates to stay on the page and skip the
-    indexes (HOT), and has no index beyond the unique one, which serves org_id lookups too.
+    pages (fillfactor, migration 0016; EventMarginal likewise) for those updates to stay on
+    the page and skip the indexes (HOT), and has no index beyond the unique one, which serves org_id lookups too.
     """
 
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="rollups", db_index=False)
-    grain = models.IntegerField()  # seconds: 60, 3600 or 86400
-    start = models.DateTimeField()  # the period's start (UTC)
     dimensions = models.TextField()
-    decision = models.CharField(max_length=8)
     slug = models.CharField(max_length=64)
     actor = models.CharField(max_length=254, null=True)
     tool = models.CharField(max_length=128, null=True)
     method = models.CharField(max_length=128)
     outcome = models.CharField(max_length=16)
     rule_id = models.TextField(null=True)
-    count = models.BigIntegerField()
-    duration_count = models.BigIntegerField(default=0)  # events that carry a duration
-    duration_sum = models.FloatField(default=0)
-    duration_max = models.FloatField(null=True)
 
     class Meta:
         constraints = [
@@ -146,7 +155,7 @@ class EventRollup(models.Model):
         return f"{self.start:%Y-%m-%dT%H:%MZ}/{self.grain}s {self.decision} {self.count}"
 
 
-class EventMarginal(models.Model):
+class EventMarginal(PeriodCounts):
     """The rollup's marginals: exact event counts per organization, period, decision and the
     value of ONE dimension (`dimension`: a rollup column, or "" for all events), kept
     beside EventRollup by the same upserts (audit/ingest/rollups.py).
@@ -161,16 +170,9 @@ class EventMarginal(models.Model):
     """
 
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="marginals", db_index=False)
-    grain = models.IntegerField()  # seconds: 60, 3600 or 86400
-    start = models.DateTimeField()  # the period's start (UTC)
     dimension = models.CharField(max_length=16)  # an EventRollup column, "" for all events
     value = models.TextField(null=True)
-    decision = models.CharField(max_length=8)
     key = models.TextField()
-    count = models.BigIntegerField()
-    duration_count = models.BigIntegerField(default=0)
-    duration_sum = models.FloatField(default=0)
-    duration_max = models.FloatField(null=True)
 
     class Meta:
         constraints = [

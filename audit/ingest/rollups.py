@@ -60,6 +60,17 @@ _VENDOR = {
 }
 
 
+def _add_on_conflict(key: str) -> str:
+    """An existing period's row (one unique index: org, grain, start, `key`) adds the new counts."""
+    return (
+        f"ON CONFLICT (org_id, grain, start, {key}) DO UPDATE SET "
+        "count = r.count + excluded.count, "
+        "duration_count = r.duration_count + excluded.duration_count, "
+        "duration_sum = r.duration_sum + excluded.duration_sum, "
+        f"duration_max = {_VENDOR[connection.vendor]['max']} "
+    )
+
+
 def _upsert_sql(where: str, grain: int) -> str:
     sql = _VENDOR[connection.vendor]
     start = sql["start"][grain]
@@ -69,11 +80,7 @@ def _upsert_sql(where: str, grain: int) -> str:
         f"{sql['rule_id']}, count(*), count(duration_ms), coalesce(sum(duration_ms), 0), max(duration_ms) "
         f"FROM {_EVENTS} WHERE {where} "
         f"GROUP BY org_id, {start}, decision, slug, actor, tool, method, outcome, {sql['rule_id']} "
-        "ON CONFLICT (org_id, grain, start, dimensions) DO UPDATE SET "
-        "count = r.count + excluded.count, "
-        "duration_count = r.duration_count + excluded.duration_count, "
-        "duration_sum = r.duration_sum + excluded.duration_sum, "
-        f"duration_max = {sql['max']}"
+        + _add_on_conflict("dimensions")
     )
 
 
@@ -93,11 +100,7 @@ def _marginal_upsert_sql(where: str, grain: int) -> str:
         f"FROM (SELECT org_id, {sql['start'][grain]} AS start, d.dimension, {value} AS value, decision, duration_ms "
         f"FROM {_EVENTS} CROSS JOIN ({dimensions}) AS d WHERE {where}) AS m "
         "GROUP BY org_id, start, dimension, value, decision "
-        "ON CONFLICT (org_id, grain, start, key) DO UPDATE SET "
-        "count = r.count + excluded.count, "
-        "duration_count = r.duration_count + excluded.duration_count, "
-        "duration_sum = r.duration_sum + excluded.duration_sum, "
-        f"duration_max = {sql['max']}"
+        + _add_on_conflict("key")
     )
 
 
