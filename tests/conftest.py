@@ -1,7 +1,28 @@
+import os
+import tempfile
+from pathlib import Path
+
 import pytest
 
 from audit.accounts import services
 from tests.factories import OrganizationFactory
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """On SQLite the test database is a file (in memory where the machine has a tmpfs), never
+    SQLite's in-memory database. Django hands the live server's request threads that one shared
+    in-memory connection, and two requests at once on it can deadlock the process for good: one
+    thread inside a query holds SQLite's connection mutex and waits for the GIL to run a Python
+    SQL function (lens_lower, Django's date functions), while the other holds the GIL and waits
+    for that mutex to read a row. With a file every thread opens its own connection, as it does
+    when Lens runs on its embedded default."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        folder = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())
+        database.setdefault("TEST", {})["NAME"] = str(folder / f"lens-test-{os.getpid()}.sqlite3")
 
 
 @pytest.fixture(autouse=True)
