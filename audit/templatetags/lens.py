@@ -268,3 +268,98 @@ def chain_status_badge(context, seq):
         '<span class="badge chain-status chain-{} {}" title="{}">{} · seq {}</span>',
         status["state"], css, title.format(when=status["verified_at"], bad=status["first_bad_seq"]), label, status["seq"],
     )
+
+
+# The rows of the two list pages are drawn here, not in their templates: the template engine's
+# lookup per variable made them a third of a page's CPU (50 event rows: 11.2 ms of CPU in the
+# template, 4.6 ms here). Same markup as the templates had; every cell escaped by format_html
+# and reveal, as there. The copy button is partials/copy_button.html's.
+_COPY_TRACE_ID = (
+    '<button type="button" class="copy" data-lens-copy="{trace_id}" title="Copy the full trace id" '
+    'aria-label="Copy trace id">Copy</button>'
+)
+_EVENT_ROW = (
+    '<tr class="{decision_class}" data-event-id="{event_id}">'
+    '<td class="nowrap"><a href="{href}" title="{event_id} · {time}" data-lens-row-link>{time_short}</a></td>'
+    '<td><a class="mono cell-clip" href="{href}">{call}</a><span class="cell-clip muted small show-sm">{actor_short}</span></td>'
+    '<td class="hide-sm"><span class="cell-clip" title="{actor_title}">{actor}</span></td>'
+    '<td class="hide-sm"><span class="mono">{slug}</span></td>'
+    '<td><span class="badge {decision_class}">{decision}</span><span class="badge {outcome_class} show-sm">{outcome}</span></td>'
+    '<td class="hide-sm"><span class="badge {outcome_class}">{outcome}</span>{status}</td>'
+    '<td class="num hide-sm">{duration}</td>'
+    '<td class="hide-md has-copy"><a class="mono cell-clip short" href="{trace_href}" title="Open trace {trace_title}">{trace}</a>'
+    f"{_COPY_TRACE_ID}</td>"
+    "</tr>"
+)
+_ANONYMOUS = mark_safe('<span class="muted">anonymous</span>')
+
+
+@register.simple_tag
+def event_row(event):
+    return format_html(
+        _EVENT_ROW,
+        decision_class=decision_class(event.decision),
+        event_id=event.event_id,
+        href=reverse("event-detail", args=[event.event_id]),
+        time=utc(event.timestamp),
+        time_short=utc_short(event.timestamp),
+        call=reveal(event.tool or event.method),
+        actor_short=reveal(event.actor) if event.actor else "anonymous",
+        actor_title=reveal_text(event.actor or "anonymous"),
+        actor=reveal(event.actor) if event.actor else _ANONYMOUS,
+        slug=reveal(event.slug),
+        decision=event.decision,
+        outcome=event.outcome,
+        outcome_class="o-success" if event.outcome == "success" else "o-bad",
+        status=format_html(' <span class="muted small">{}</span>', event.status_code) if event.status_code else "",
+        duration=duration(event.duration_ms),
+        trace_href=trace_url(event.trace_id),
+        trace_title=reveal_text(event.trace_id),
+        trace=reveal(event.trace_id),
+        trace_id=event.trace_id,
+    )
+
+
+_TRACE_ROW = (
+    '<tr class="{row_class}" data-trace-id="{trace_id}">'
+    '<td class="nowrap"><a href="{href}" title="{time}">{time_short}</a></td>'
+    '<td class="has-copy"><a class="mono cell-clip" href="{href}" title="{trace_title}">{trace}</a>'
+    f"{_COPY_TRACE_ID}</td>"
+    '<td class="num">{calls}</td>'
+    '<td class="num hide-sm">{span}</td>'
+    '<td class="num hide-sm">{total}</td>'
+    '<td class="hide-sm">{actors}</td>'
+    '<td class="hide-sm">{slugs}</td>'
+    '<td class="num">{denies}</td>'
+    '<td class="num">{alerts}</td>'
+    "</tr>"
+)
+_NONE = mark_safe('<span class="muted">—</span>')
+_ZERO = mark_safe('<span class="muted">0</span>')
+
+
+def _count_pill(count, kind):
+    return format_html('<span class="count-pill {}">{}</span>', kind, count) if count else _ZERO
+
+
+@register.simple_tag
+def trace_row(trace):
+    return format_html(
+        _TRACE_ROW,
+        row_class="d-deny" if trace.deny_count else "d-alert" if trace.alert_count else "",
+        trace_id=trace.trace_id,
+        href=trace_url(trace.trace_id),
+        time=utc(trace.started_at),
+        time_short=utc_short(trace.started_at),
+        trace_title=reveal_text(trace.trace_id),
+        trace=reveal(trace.trace_id),
+        calls=trace.calls,
+        span=duration(trace.span_ms) if trace.calls > 1 else _NONE,
+        total=duration(trace.total_duration_ms),
+        actors=mark_safe("".join(
+            format_html('<span class="cell-clip">{}</span>', reveal(actor) if actor else _ANONYMOUS) for actor in trace.actors
+        )),
+        slugs=mark_safe("".join(format_html('<span class="mono cell-clip">{}</span>', reveal(slug)) for slug in trace.slugs)),
+        denies=_count_pill(trace.deny_count, "deny"),
+        alerts=_count_pill(trace.alert_count, "alert"),
+    )

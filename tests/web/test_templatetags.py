@@ -54,3 +54,59 @@ def test_json_tree_with_a_limit_draws_about_that_much_and_links_to_the_rest():
     assert html.count("z") < 600 and "never drawn" not in html and "more</span>" in html
     assert 'href="/events/e1/">Open the full event' in html
     assert "Open the full event" not in json_tree({"small": 1}, limit=500, full_url="/events/e1/")
+
+
+HOSTILE = '"><img src=x onerror=alert(1)>'
+
+
+def test_an_event_row_escapes_every_cell_and_marks_hidden_characters():
+    from datetime import UTC, datetime
+
+    from audit.events.models import AuditEvent
+    from audit.templatetags.lens import event_row
+
+    event = AuditEvent(
+        event_id="e" + HOSTILE, timestamp=datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC), tool="", method="m" + HOSTILE,
+        actor="admin\u202e@moc.evil", slug="s" + HOSTILE, decision="deny", outcome="denied", status_code=403,
+        duration_ms=12.5, trace_id="../t" + HOSTILE,
+    )
+    html = event_row(event)
+    assert "<img" not in html
+    assert html.count("&quot;&gt;&lt;img src=x onerror=alert(1)&gt;") == 7  # id (2), call, slug, trace (3)
+    assert 'class="d-deny"' in html and '<span class="badge o-bad show-sm">denied</span>' in html
+    assert "title=\"e&quot;&gt;&lt;img src=x onerror=alert(1)&gt; · 2026-01-02 03:04:05.678 UTC\"" in html
+    assert '<span class="hidden-char" title="U+202E right-to-left override">U+202E</span>' in html
+    assert 'title="admin[U+202E]@moc.evil"' in html
+    assert 'href="/traces/..%2Ft%22%3E%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E/"' in html
+    assert ' <span class="muted small">403</span>' in html and ">12 ms<" in html
+
+
+def test_an_anonymous_event_row_says_so():
+    from datetime import UTC, datetime
+
+    from audit.events.models import AuditEvent
+    from audit.templatetags.lens import event_row
+
+    event = AuditEvent(event_id="e1", timestamp=datetime(2026, 1, 2, tzinfo=UTC), tool="list", method="tools/call",
+                       actor="", slug="gh", decision="allow", outcome="success", trace_id="t1")
+    html = event_row(event)
+    assert '<span class="muted">anonymous</span>' in html and 'title="anonymous"' in html
+    assert html.count("o-success") == 2 and "o-bad" not in html and '<span class="muted small">' not in html
+
+
+def test_a_trace_row_escapes_every_cell_and_counts_what_it_holds():
+    from datetime import UTC, datetime
+
+    from audit.ingest.models import TraceSummary
+    from audit.templatetags.lens import trace_row
+
+    trace = TraceSummary(trace_id="t" + HOSTILE, started_at=datetime(2026, 1, 2, tzinfo=UTC), calls=1,
+                         total_duration_ms=5.0, actors=["", "a" + HOSTILE], slugs=["s\u200b"], deny_count=2, alert_count=0)
+    trace.span_ms = 0.0
+    html = trace_row(trace)
+    assert "<img" not in html
+    assert 'class="d-deny"' in html and '<span class="count-pill deny">2</span>' in html
+    assert '<span class="muted">0</span>' in html  # no alerts
+    assert '<span class="muted">—</span>' in html  # one call: no span
+    assert '<span class="cell-clip"><span class="muted">anonymous</span></span>' in html
+    assert ">U+200B</span>" in html
