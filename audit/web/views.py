@@ -18,7 +18,7 @@ from audit.accounts.access_log import access_record
 from audit.accounts.caller import request_caller
 from audit.events.models import AuditEvent, Decision, Outcome
 from audit.explore import counts, selectors
-from audit.explore.filters import EventFilterSet, FilterError, filterset_bind
+from audit.explore.filters import EventFilterSet, filterset_bind, metadata_key_error
 from audit.explore.pagination import CURSOR_PARAM, BadPage, keyset_page
 from audit.explore.suggestions import EMPTY_SUGGESTIONS, filter_suggestions, metadata_value_text
 from audit.explore.timeline import timeline_build
@@ -203,7 +203,7 @@ def _browse(request, org, *, template: str, nav: str, rows):
             filterset_bind(EventFilterSet, data=params, queryset=AuditEvent.objects.none())
         else:
             found = rows(params)
-    except FilterError as error:
+    except ParameterError as error:  # the filters' (FilterError) or another parameter's
         errors = {**_errors(error.errors), **errors}
     except BadPage as error:
         errors = {"page": [str(error)]}
@@ -219,7 +219,10 @@ def event_list(request, org):
     def rows(params):
         page = _page(request, org, selectors.event_list(org=org, filters=params), time_field="timestamp")
         chosen_key = request.GET.get(FACET_KEY_PARAM, "").strip()[:128] or None
-        keys = filter_suggestions(org=org).metadata_keys
+        if chosen_key and (problem := metadata_key_error(chosen_key)):
+            raise ParameterError.one(FACET_KEY_PARAM, problem)
+        # Stored keys the filters could not name (agents send what they like) get no facet.
+        keys = [key for key in filter_suggestions(org=org).metadata_keys if metadata_key_error(key) is None]
         counted = selectors.event_facets(org=org, filters=params, metadata_key=chosen_key)
         facets = facets_build(counts=counted.counts, params=params, chosen_key=chosen_key)
         later = None

@@ -182,6 +182,19 @@ def test_a_bad_facet_request_is_a_400_that_says_why(user_client, mixed, url, pro
     assert response.status_code == 400 and problem in response.content.decode()
 
 
+@pytest.mark.parametrize("key", ["a%01b", "a%00b", "%3Cenv%3E"])
+def test_a_facet_key_the_filters_cannot_name_is_a_400_on_the_page(user_client, mixed, key):
+    response = user_client.get(f"/events/?facet={key}")
+    html = response.content.decode()
+    assert response.status_code == 400 and '<span class="mono">facet</span>: ' in html
+
+
+def test_a_stored_metadata_key_the_filters_cannot_name_gets_no_facet(user_client, org):
+    store_events(org, wire_event(id="odd", metadata={"<env>": "x"}))
+    response = user_client.get("/events/")
+    assert response.status_code == 200 and "data-lens-facet=" not in response.content.decode()
+
+
 @pytest.mark.parametrize("query", ["actor=%00", "q=%00", "q=(((((", "since=99999999999999999", "until=-1d",
                                    "metadata.%00=1", "q=metadata.env:" + "x" * 5000])
 def test_hostile_facet_requests_are_answered_never_a_500(user_client, mixed, query):
