@@ -174,17 +174,20 @@ def _on_postgres(events) -> bool:
     return isinstance(events, QuerySet) and connections[events.db].vendor == "postgresql"
 
 
-def export_stream(fmt: str, events: QuerySet | Iterable[AuditEvent], *, filters: Iterable[str] = ()) -> Iterator[bytes]:
+def export_stream(
+    fmt: str, events: QuerySet | Iterable[AuditEvent], *, filters: Iterable[str] | None = None,
+) -> Iterator[bytes]:
     """The whole export in `fmt` ("ndjson" or "csv"), in blocks of about BUFFER_BYTES.
 
     On PostgreSQL a QuerySet's lines are built by the query and streamed by COPY; other
     events go through Python, line by line (export_ndjson_lines, export_csv_lines).
-    `filters`: the names of the filters `events` has, to choose how PostgreSQL reads them.
+    `filters`: the names of the filters `events` has, to choose how PostgreSQL reads them
+    (None: not known, so the planner chooses).
     """
     if _on_postgres(events):
         if fmt == "csv":
             yield _CSV_HEADER
-        in_index_order = not set(filters) - {"since", "until"}
+        in_index_order = filters is not None and not set(filters) - {"since", "until"}
         yield from _pg_blocks(events, _pg_csv_sql() if fmt == "csv" else _pg_ndjson_sql(), in_index_order=in_index_order)
         return
     yield from buffered(export_csv_lines(events) if fmt == "csv" else export_ndjson_lines(events))
