@@ -6,6 +6,7 @@ event is a 404, the same answer as a missing one.
 """
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
@@ -138,7 +139,10 @@ class AuditEventExportView(ReadView):
             (200, "application/x-ndjson"): OpenApiResponse(OpenApiTypes.STR, description="NDJSON, streamed."),
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV (format=csv), streamed."),
             **READ_ERRORS,
-            503: OpenApiResponse(s.DetailSerializer, description="manifest=1, and Lens cannot sign (no signing secret)."),
+            503: OpenApiResponse(s.DetailSerializer, description=(
+                "manifest=1, and Lens cannot sign (no signing secret); or this server process is streaming as many "
+                "exports as it may at once (`LENS_EXPORTS_PER_PROCESS`): retry after `Retry-After` seconds."
+            )),
         },
     )
     def get(self, request, *args, **kwargs):
@@ -156,6 +160,13 @@ class AuditEventExportView(ReadView):
                 return Response({"detail": f"evidence exports cannot be signed right now: {exc}"}, status=503)
         else:
             chunks = exports.export_stream(fmt, events, filters=filter_params(request.query_params))
+        try:
+            chunks = exports.SlotHeld(chunks)
+        except exports.ExportsBusy:
+            return Response(
+                {"detail": "this server is streaming as many exports as it may at once; retry shortly"},
+                status=503, headers={"Retry-After": str(settings.LENS_RETRY_AFTER_SECONDS)},
+            )
         self.record(request, "export")  # once nothing can refuse it any more
         response = StreamingHttpResponse(_streaming_content(chunks, request), content_type=MEDIA_TYPES[fmt])
         filename = f"audit-events-{timezone.now():%Y%m%dT%H%M%SZ}.{fmt}"

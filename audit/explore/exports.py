@@ -24,9 +24,12 @@ elsewhere (and for a page's rows) the lines are built in Python from the wire di
 
 import csv
 import re
+import threading
+import weakref
 from collections.abc import Iterable, Iterator
 
 import psycopg
+from django.conf import settings
 from django.db import connections
 from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
@@ -240,3 +243,76 @@ def buffered(lines: Iterable[bytes], *, size: int = BUFFER_BYTES) -> Iterator[by
             parts, length = [], 0
     if parts:
         yield b"".join(parts)
+
+
+# --- slots: how many exports a process streams at once -----------------------------------
+# An export holds a database connection for its whole download, at the client's pace; a
+# process's connections are few (a pool under ASGI). Past LENS_EXPORTS_PER_PROCESS the
+# endpoint answers 503 before it starts. A slot is taken at the first block, not when the
+# response is made, so a response dropped unread (a client gone before the first byte)
+# never held one; the check up front and the taking are apart, so a late taker waits.
+
+SLOT_WAIT_SECONDS = 60
+
+
+class ExportsBusy(Exception):
+    """Every export slot of this process is taken (settings.LENS_EXPORTS_PER_PROCESS)."""
+
+
+_slots = threading.Condition()
+_slots_taken = 0
+
+
+def _slot_free() -> bool:
+    return _slots_taken < settings.LENS_EXPORTS_PER_PROCESS
+
+
+def _slot_give_back() -> None:
+    global _slots_taken
+    with _slots:
+        _slots_taken -= 1
+        _slots.notify()
+
+
+def export_slots_taken() -> int:
+    return _slots_taken
+
+
+class SlotHeld:
+    """`chunks` streamed in one of the process's export slots: ExportsBusy at once when none
+    is free, else the slot is held from the first block until they end, fail or are closed
+    (or, left unclosed, are collected)."""
+
+    def __init__(self, chunks: Iterator[bytes]):
+        with _slots:
+            if not _slot_free():
+                raise ExportsBusy(f"{_slots_taken} exports are streaming from this process")
+        self._chunks = chunks
+        self._give_back = None
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> bytes:
+        if self._give_back is None:
+            self._take()
+        try:
+            return next(self._chunks)
+        except BaseException:  # the end, or an error: either way this export is over
+            self.close()
+            raise
+
+    def _take(self) -> None:
+        global _slots_taken
+        with _slots:
+            if not _slots.wait_for(_slot_free, timeout=SLOT_WAIT_SECONDS):
+                raise ExportsBusy(f"no export slot came free in {SLOT_WAIT_SECONDS} s")
+            _slots_taken += 1
+        self._give_back = weakref.finalize(self, _slot_give_back)  # runs once, whichever comes first
+
+    def close(self) -> None:
+        if self._give_back is not None:
+            self._give_back()
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()

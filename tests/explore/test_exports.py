@@ -180,6 +180,53 @@ def test_export_query_count_is_constant(org, warm, django_assert_num_queries, fm
     assert len(lines) == exports.CHUNK_SIZE + 10 + (fmt == "csv")
 
 
+def test_exports_past_the_process_limit_are_a_503_until_a_slot_is_given_back(stored, get, settings):
+    # Another export holds the one slot. (Not a second request of this test client: in one
+    # thread both would share one PostgreSQL connection, which a COPY under way holds.)
+    settings.LENS_EXPORTS_PER_PROCESS = 1
+    other = exports.SlotHeld(iter([b"a", b"b"]))
+    next(other)
+    refused = get(URL, {"format": "csv"})
+    assert refused.status_code == 503 and int(refused["Retry-After"]) > 0
+    assert "as many exports as it may at once" in refused.json()["detail"]
+    other.close()
+    response = get(URL)
+    assert [json.loads(line)["id"] for line in body(response).splitlines()] == ["e3", "e2", "e1"]
+    assert exports.export_slots_taken() == 0  # the end gave it back
+
+
+def test_a_slot_is_held_from_the_first_block_until_the_end_an_error_a_close_or_collection(settings):
+    settings.LENS_EXPORTS_PER_PROCESS = 1
+    unread = [exports.SlotHeld(iter([b"x"])) for _ in range(3)]  # a client gone before the first byte
+    assert len(unread) == 3 and exports.export_slots_taken() == 0
+
+    finished = exports.SlotHeld(iter([b"x"]))
+    assert list(finished) == [b"x"] and exports.export_slots_taken() == 0
+
+    def failing():
+        yield b"x"
+        raise RuntimeError("the database went away")
+
+    failed = exports.SlotHeld(failing())
+    next(failed)
+    with pytest.raises(RuntimeError):
+        next(failed)
+    assert exports.export_slots_taken() == 0
+
+    closed = exports.SlotHeld(iter([b"x", b"y"]))
+    next(closed)
+    with pytest.raises(exports.ExportsBusy):
+        exports.SlotHeld(iter([]))
+    closed.close()  # the client went away mid-download
+    assert exports.export_slots_taken() == 0
+
+    dropped = exports.SlotHeld(iter([b"x", b"y"]))
+    next(dropped)
+    del dropped
+    gc.collect()
+    assert exports.export_slots_taken() == 0
+
+
 def test_export_streams_under_asgi_without_buffering(stored, read_key):
     """Django would buffer a sync iterator whole under ASGI; the view hands it an async one."""
 
