@@ -22,7 +22,17 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
     database = settings.DATABASES["default"]
     if database["ENGINE"] == "django.db.backends.sqlite3":
         folder = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())
+        _stale_databases_remove(folder)
         database.setdefault("TEST", {})["NAME"] = str(folder / f"lens-test-{os.getpid()}.sqlite3")
+
+
+def _stale_databases_remove(folder: Path) -> None:
+    """The files of runs that ended without their teardown (killed, or ended by a hang):
+    in /dev/shm they would hold memory until the machine restarts."""
+    for path in folder.glob("lens-test-*.sqlite3*"):
+        pid = path.name.removeprefix("lens-test-").partition(".")[0]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            path.unlink(missing_ok=True)
 
 
 @pytest.fixture(autouse=True)
