@@ -194,3 +194,16 @@ def test_everything_works_without_javascript(browser, live_server, world):
     page.locator("details.tl-call summary").nth(3).click()
     assert page.locator("details.tl-call").nth(3).locator(".tl-detail").is_visible()
     context.close()
+
+
+def test_each_row_shows_its_outcome_once_on_a_desktop_and_on_a_phone(page, world):
+    login(page)
+    page.goto("/events/?decision=deny")
+    row = _rows(page).first
+
+    def visible_outcomes():
+        return row.locator(".badge.o-bad").evaluate_all("badges => badges.filter(b => b.offsetParent).map(b => b.textContent)")
+
+    assert visible_outcomes() == ["denied"]  # in the Outcome column
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert visible_outcomes() == ["denied"]  # under the decision, the Outcome column hidden
