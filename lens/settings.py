@@ -189,9 +189,8 @@ LENS_STREAM_READ_EVENTS = env.int("LENS_STREAM_READ_EVENTS", default=500)
 # Exports one web process streams at once; past it, 503 with Retry-After. Each holds a
 # database connection for its whole download, at the client's pace: under a pool (ASGI)
 # half of it, so slow downloads cannot starve every other request of the process.
-LENS_EXPORTS_PER_PROCESS = env.int(
-    "LENS_EXPORTS_PER_PROCESS", default=max(1, env.int("DB_POOL_MAX_SIZE", default=0) // 2) or 8
-)
+_POOL_SIZE = env.int("DB_POOL_MAX_SIZE", default=0)
+LENS_EXPORTS_PER_PROCESS = env.int("LENS_EXPORTS_PER_PROCESS", default=max(1, _POOL_SIZE // 2) if _POOL_SIZE else 8)
 # How many proxies in front of Lens append to X-Forwarded-For; 0 trusts only
 # REMOTE_ADDR, so a client cannot choose the address its throttles and access records see.
 LENS_NUM_PROXIES = env.int("LENS_NUM_PROXIES", default=0)

@@ -1,7 +1,12 @@
 """Onboarding and configuration, as written down: every variable documented, the README's steps consistent."""
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,3 +29,14 @@ def test_make_run_prints_a_key_of_the_organization_it_logs_you_in_to_and_the_rea
     readme = (ROOT / "README.md").read_text()
     sending = readme[readme.index("## Sending events"):readme.index("## Reading and exporting")]
     assert set(re.findall(r"--org (\S+)", sending)) == {login_org}
+
+
+@pytest.mark.parametrize("environ,slots", [({}, 8), ({"DB_POOL_MAX_SIZE": "8"}, 4), ({"DB_POOL_MAX_SIZE": "1"}, 1),
+                                           ({"DB_POOL_MAX_SIZE": "8", "LENS_EXPORTS_PER_PROCESS": "2"}, 2)])
+def test_exports_per_process_default_to_half_the_pool_or_eight_without_one(environ, slots):
+    env = {k: v for k, v in os.environ.items() if k not in ("DB_POOL_MAX_SIZE", "LENS_EXPORTS_PER_PROCESS")}
+    read = subprocess.run(
+        [sys.executable, "-c", "from django.conf import settings; print(settings.LENS_EXPORTS_PER_PROCESS)"],
+        env={**env, **environ, "DJANGO_SETTINGS_MODULE": "lens.settings"}, cwd=ROOT, capture_output=True, text=True,
+    )
+    assert read.stdout.strip() == str(slots), read.stderr
