@@ -196,7 +196,7 @@ def test_everything_works_without_javascript(browser, live_server, world):
     context.close()
 
 
-def test_each_row_shows_its_outcome_once_on_a_desktop_and_on_a_phone(page, world):
+def test_each_row_shows_its_outcome_and_actor_once_on_a_desktop_and_on_a_phone(page, world):
     login(page)
     page.goto("/events/?decision=deny")
     row = _rows(page).first
@@ -205,5 +205,7 @@ def test_each_row_shows_its_outcome_once_on_a_desktop_and_on_a_phone(page, world
         return row.locator(".badge.o-bad").evaluate_all("badges => badges.filter(b => b.offsetParent).map(b => b.textContent)")
 
     assert visible_outcomes() == ["denied"]  # in the Outcome column
+    assert row.locator(".show-sm").evaluate_all("els => els.filter(e => e.offsetParent).length") == 0  # nor the actor twice
     page.set_viewport_size({"width": 390, "height": 844})
     assert visible_outcomes() == ["denied"]  # under the decision, the Outcome column hidden
+    assert row.locator(".show-sm").evaluate_all("els => els.filter(e => e.offsetParent).length") == 2  # actor, outcome
