@@ -12,6 +12,7 @@ from django.core.cache import cache
 
 from audit.accounts.models import Organization
 from audit.events.models import AuditEvent
+from audit.explore.filters import metadata_key_error
 from audit.explore.vocabulary import SUGGESTED
 
 SAMPLE_EVENTS = 2000
@@ -63,7 +64,8 @@ def filter_suggestions(*, org: Organization) -> FilterSuggestions:
             if value:
                 counters[term.name][value] += 1
         for meta_key, meta_value in (meta or {}).items():
-            metadata[meta_key][metadata_value_text(meta_value)] += 1
+            if metadata_key_error(meta_key) is None:  # agents send what they like; offer what a filter can name
+                metadata[meta_key][metadata_value_text(meta_value)] += 1
     suggestions = FilterSuggestions(
         values={name: _top(counter) for name, counter in counters.items()},
         metadata={meta_key: _top(values) for meta_key, values in sorted(metadata.items())},

@@ -221,8 +221,7 @@ def event_list(request, org):
         chosen_key = request.GET.get(FACET_KEY_PARAM, "").strip()[:128] or None
         if chosen_key and (problem := metadata_key_error(chosen_key)):
             raise ParameterError.one(FACET_KEY_PARAM, problem)
-        # Stored keys the filters could not name (agents send what they like) get no facet.
-        keys = [key for key in filter_suggestions(org=org).metadata_keys if metadata_key_error(key) is None]
+        keys = filter_suggestions(org=org).metadata_keys
         counted = selectors.event_facets(org=org, filters=params, metadata_key=chosen_key)
         facets = facets_build(counts=counted.counts, params=params, chosen_key=chosen_key)
         later = None
