@@ -73,11 +73,12 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / '
 # Several test runs may share one PostgreSQL server; each can name its own test database.
 if env.str("LENS_TEST_DB_NAME", default=""):
     DATABASES["default"]["TEST"] = {"NAME": env.str("LENS_TEST_DB_NAME")}
+_POOL_SIZE = env.int("DB_POOL_MAX_SIZE", default=0)  # connections a web process pools (0: none)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the browser read while the in-process ingest writes.
     DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = "PRAGMA journal_mode=WAL;"
     DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
-elif env.int("DB_POOL_MAX_SIZE", default=0) > 0:
+elif _POOL_SIZE > 0:
     # A pool per process (psycopg_pool, through Django): under ASGI every request and every
     # live-tail read runs in a thread of its own, so kept connections would be one per thread
     # and opened ones a new PostgreSQL backend per request. The pool bounds a process's
@@ -87,7 +88,7 @@ elif env.int("DB_POOL_MAX_SIZE", default=0) > 0:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # the pool checks a connection before lending it
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1,
-        "max_size": env.int("DB_POOL_MAX_SIZE"),
+        "max_size": _POOL_SIZE,
         "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
     }
 else:
@@ -189,7 +190,6 @@ LENS_STREAM_READ_EVENTS = env.int("LENS_STREAM_READ_EVENTS", default=500)
 # Exports one web process streams at once; past it, 503 with Retry-After. Each holds a
 # database connection for its whole download, at the client's pace: under a pool (ASGI)
 # half of it, so slow downloads cannot starve every other request of the process.
-_POOL_SIZE = env.int("DB_POOL_MAX_SIZE", default=0)
 LENS_EXPORTS_PER_PROCESS = env.int("LENS_EXPORTS_PER_PROCESS", default=max(1, _POOL_SIZE // 2) if _POOL_SIZE else 8)
 # How many proxies in front of Lens append to X-Forwarded-For; 0 trusts only
 # REMOTE_ADDR, so a client cannot choose the address its throttles and access records see.
